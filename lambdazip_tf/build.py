@@ -1,0 +1,339 @@
+"""The build pipeline: request -> layout -> digests -> content hash -> zip -> result.
+
+DESIGN 6 and 7. The no-change path costs a walk, a stat per file and one cache read: when every
+file's digest is cached and an artifact with the same content hash is recorded, nothing is read.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .archive import EMPTY, Member, dos_timestamp, link_member, write_zip
+from .cache import ArtifactRecord, Cache, StoredMember
+from .compress import hash_file
+from .entries import Entry, StatKey, content_hash
+from .errors import LimitError, OutputError
+from .layout import Context, Layout, build_layout, check_output_dir, resolve_context
+from .packer import Packer
+from .request import Request, Result
+
+log = logging.getLogger(__name__)
+
+MB = 1024 * 1024
+DIRECT_UPLOAD_LIMIT = 50 * MB  # Lambda's limit for a zip uploaded with the function
+UNZIPPED_LIMIT = 250 * MB  # function plus all its layers, unzipped
+
+
+@dataclass(frozen=True)
+class ZipFacts:
+    """One artifact as built or found current."""
+
+    path: Path
+    content_hash: str
+    sha256: bytes
+    md5: str
+    size: int
+    file_count: int
+    symlink_count: int
+    unzipped_size: int
+    reused: bool = False
+
+    @property
+    def base64sha256(self) -> str:
+        """The format of Terraform's filebase64sha256() and Lambda's source_code_hash."""
+        return base64.b64encode(self.sha256).decode()
+
+
+@dataclass
+class Outcome:
+    """Everything a build or a dry run learned."""
+
+    layout: Layout
+    function: ZipFacts
+    layer: ZipFacts | None
+    current: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def content_hash(self) -> str:
+        """The function's content hash, combined with the layer's when there is one."""
+        if self.layer is None:
+            return self.function.content_hash
+        both = f"{self.function.content_hash}:{self.layer.content_hash}".encode()
+        return hashlib.sha256(both).hexdigest()
+
+    def result(self) -> Result:
+        """The DESIGN 4 result."""
+        fn, layer = self.function, self.layer
+        return Result(
+            output_path=str(fn.path),
+            output_base64sha256=fn.base64sha256,
+            output_sha256=fn.sha256.hex(),
+            output_md5=fn.md5,
+            output_size=str(fn.size),
+            content_hash=self.content_hash,
+            file_count=str(fn.file_count + (layer.file_count if layer else 0)),
+            symlink_count=str(fn.symlink_count + (layer.symlink_count if layer else 0)),
+            unzipped_size=str(fn.unzipped_size + (layer.unzipped_size if layer else 0)),
+            layer_output_path=str(layer.path) if layer else None,
+            layer_output_base64sha256=layer.base64sha256 if layer else None,
+            layer_output_size=str(layer.size) if layer else None,
+        )
+
+
+def build(request: Request, cwd: Path | None = None) -> Outcome:
+    """Build (or find current) the artifacts a request describes."""
+    context = resolve_context(request, cwd)
+    layout = build_layout(context)
+    _check_unzipped(layout)
+    check_output_dir(context.output_dir)
+    cache = Cache(context.output_dir)
+    try:
+        with Packer(context.request.compression_level) as packer:
+            fn = _produce(layout.function, _namer(context, "function"), context, cache, packer)
+            layer = None
+            if layout.layer is not None:
+                layer = _produce(layout.layer, _namer(context, "layer"), context, cache, packer)
+        cache.prune()
+    finally:
+        cache.close()
+    outcome = Outcome(layout, fn, layer, current=fn.reused and (layer is None or layer.reused))
+    for facts in (fn, layer):
+        if facts is not None and facts.size > DIRECT_UPLOAD_LIMIT:
+            log.warning(
+                "%s is %.1f MB, over Lambda's 50 MB limit for direct upload; "
+                "upload it through S3 (aws_lambda_function.s3_bucket) or move dependencies "
+                "into a layer",
+                facts.path,
+                facts.size / MB,
+            )
+    return outcome
+
+
+def dry_run(request: Request, cwd: Path | None = None) -> Outcome:
+    """Everything `build` would decide, without writing a byte (the `plan` command)."""
+    context = resolve_context(request, cwd)
+    layout = build_layout(context)
+    cache = Cache(context.output_dir, readonly=True)
+    try:
+        fn = _inspect(layout.function, _namer(context, "function"), context, cache)
+        layer = None
+        if layout.layer is not None:
+            layer = _inspect(layout.layer, _namer(context, "layer"), context, cache)
+    finally:
+        cache.close()
+    return Outcome(layout, fn, layer, current=fn.reused and (layer is None or layer.reused))
+
+
+def build_from(request: Request, cwd: Path | None = None) -> Result:
+    """Build and return only the result (the library's simplest entry point)."""
+    return build(request, cwd).result()
+
+
+def ensure(request: Request, expect_b64: str, cwd: Path | None = None) -> Outcome:
+    """Rebuild when missing or stale, then check the artifact is the one that was planned."""
+    outcome = build(request, cwd)
+    got = outcome.function.base64sha256
+    if got != expect_b64:
+        raise OutputError(
+            f"artifact {outcome.function.path} has sha256 {got} but the plan expected "
+            f"{expect_b64}: the sources changed between plan and apply, or plan and apply ran "
+            "different lambdazip-tf versions or inputs; run terraform plan again",
+            outcome.function.path,
+        )
+    return outcome
+
+
+# -- internals ------------------------------------------------------------------------------
+
+
+def _options(context: Context) -> dict[str, object]:
+    """What changes the bytes of a zip besides its entries (DESIGN 6 content_hash)."""
+    return {
+        "level": context.request.compression_level,
+        "timestamp": list(dos_timestamp(os.environ.get("SOURCE_DATE_EPOCH"))),
+    }
+
+
+def _namer(context: Context, part: str) -> Callable[[str], Path]:
+    explicit = context.request.output_path
+    if explicit is not None:
+        path = Path(os.path.abspath(context.output_dir / explicit.name))
+        if part == "layer":
+            path = path.with_name(f"{path.stem}-layer{path.suffix or '.zip'}")
+        return lambda _hash: path
+    stem = context.name if part == "function" else f"{context.name}-layer"
+    folder = Path(os.path.abspath(context.output_dir))
+    return lambda digest: folder / f"{stem}-{digest[:16]}.zip"
+
+
+def _counts(entries: Sequence[Entry]) -> tuple[int, int, int]:
+    files = sum(1 for e in entries if e.kind == "file")
+    links = sum(1 for e in entries if e.kind == "link")
+    size = sum(e.size for e in entries if e.kind == "file")
+    return files, links, size
+
+
+def _facts_from_record(path: Path, record: ArtifactRecord, entries: Sequence[Entry]) -> ZipFacts:
+    files, links, size = _counts(entries)
+    return ZipFacts(
+        path,
+        record.content_hash,
+        bytes.fromhex(record.sha256),
+        record.md5,
+        record.size,
+        files,
+        links,
+        size,
+        reused=True,
+    )
+
+
+def _known_digests(entries: Sequence[Entry], cache: Cache) -> dict[str, str]:
+    known: dict[str, str] = {}
+    for entry in entries:
+        if entry.kind == "file" and entry.source is not None and entry.stat_key is not None:
+            digest = cache.digest(entry.source, entry.stat_key)
+            if digest is not None:
+                known[entry.source] = digest
+    return known
+
+
+def _produce(
+    entries: Sequence[Entry],
+    namer: Callable[[str], Path],
+    context: Context,
+    cache: Cache,
+    packer: Packer,
+) -> ZipFacts:
+    options = _options(context)
+    level = context.request.compression_level
+    digests = _known_digests(entries, cache)
+    hashed_rows: list[tuple[str, StatKey, str, int]] = []
+    if digests:
+        # A warm cache: hash only what it lacks (edited or racy files), so that "nothing
+        # changed" is decided without compressing anything. A cold build skips this and hashes
+        # while it compresses, reading each file once.
+        for entry in entries:
+            if entry.kind == "file" and entry.source not in digests:
+                assert entry.source is not None and entry.stat_key is not None
+                started = time.time_ns()
+                digests[entry.source] = hash_file(entry.source, entry.size)
+                hashed_rows.append((entry.source, entry.stat_key, digests[entry.source], started))
+        digest = content_hash(entries, digests, options)
+        path = namer(digest)
+        record = cache.artifact(path)
+        if record is not None and record.content_hash == digest:
+            cache.record_digests(hashed_rows)
+            return _facts_from_record(path, record, entries)
+    stored = cache.members(digests.values(), level)
+    new_members: dict[str, StoredMember] = {}
+
+    def members() -> Iterator[tuple[Entry, Member]]:
+        todo = [
+            e
+            for e in entries
+            if e.kind == "file" and (e.source not in digests or digests[e.source] not in stored)
+        ]
+        packed = packer.pack(todo)
+        for entry in entries:
+            if entry.kind == "dir":
+                yield entry, EMPTY
+            elif entry.kind == "link":
+                yield entry, link_member(entry.target or "")
+            else:
+                assert entry.source is not None and entry.stat_key is not None
+                sha = digests.get(entry.source)
+                hit = stored.get(sha) if sha is not None else None
+                if hit is None:
+                    started, result = next(packed)
+                    sha = result.sha256
+                    digests[entry.source] = sha
+                    hashed_rows.append((entry.source, entry.stat_key, sha, started))
+                    hit = StoredMember(result.crc, result.size, result.method, result.data)
+                    new_members[sha] = hit
+                yield entry, Member(hit.crc, hit.size, len(hit.data), hit.method, (hit.data,))
+
+    timestamp = dos_timestamp(os.environ.get("SOURCE_DATE_EPOCH"))
+    folder = context.output_dir
+    fd, tmp = _temp_in(folder, namer("0" * 64).name)
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            written = write_zip(raw, members(), timestamp)
+            raw.flush()
+            os.fsync(raw.fileno())
+        digest = content_hash(entries, digests, options)
+        path = namer(digest)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    files, links, size = _counts(entries)
+    facts = ZipFacts(path, digest, written.sha256, written.md5, written.size, files, links, size)
+    cache.record_digests(hashed_rows)
+    cache.store_members((sha, level, m) for sha, m in new_members.items())
+    cache.touch_members(set(stored), level)
+    cache.record_artifact(
+        path,
+        ArtifactRecord(digest, written.sha256.hex(), written.md5, written.size, json.dumps({})),
+    )
+    return facts
+
+
+def _inspect(
+    entries: Sequence[Entry], namer: Callable[[str], Path], context: Context, cache: Cache
+) -> ZipFacts:
+    digests = _known_digests(entries, cache)
+    for entry in entries:
+        if entry.kind == "file" and entry.source not in digests:
+            assert entry.source is not None
+            digests[entry.source] = hash_file(entry.source, entry.size)
+    digest = content_hash(entries, digests, _options(context))
+    path = namer(digest)
+    record = cache.artifact(path)
+    if record is not None and record.content_hash == digest:
+        return _facts_from_record(path, record, entries)
+    files, links, size = _counts(entries)
+    return ZipFacts(path, digest, b"", "", 0, files, links, size)
+
+
+def _temp_in(folder: Path, final_name: str) -> tuple[int, str]:
+    """A temporary file beside the artifact, so the final rename is atomic (DESIGN 6)."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{final_name}.", suffix=".tmp")
+    except OSError as exc:
+        raise OutputError(f"cannot write in {folder}: {exc.strerror}", folder) from None
+    os.fchmod(fd, 0o644)
+    return fd, tmp
+
+
+def _check_unzipped(layout: Layout) -> None:
+    total = sum(e.size for e in layout.function if e.kind == "file")
+    if layout.layer is not None:
+        total += sum(e.size for e in layout.layer if e.kind == "file")
+    if total <= UNZIPPED_LIMIT:
+        return
+    biggest = sorted(layout.packages, key=lambda p: -p.size)[:3]
+    named = ", ".join(f"{p.name} {p.size / MB:.1f} MB" for p in biggest)
+    raise LimitError(
+        f"unzipped size {total / MB:.1f} MB is over Lambda's 250 MB limit for a function and "
+        f"its layers"
+        + (f"; largest packages: {named}" if named else "")
+        + "; exclude packages or files you do not need at run time"
+    )
+
+
+def now_ns() -> int:
+    """Wall-clock time in ns (a seam for tests of the racy-timestamp rule)."""
+    return time.time_ns()

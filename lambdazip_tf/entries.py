@@ -1,0 +1,121 @@
+"""The archive's entries and the content hash that names an artifact (DESIGN 6).
+
+An entry is what one zip member will be: its archive path, kind, normalised mode and where its bytes
+come from. The content hash is computed over entries and file digests only, never over compressed
+bytes, so it is the same on every machine whatever its zlib (DESIGN 6).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["file", "dir", "link"]
+
+# Bump when the bytes written for the same entries change (header layout, ordering, timestamps).
+FORMAT_VERSION = "1"
+
+FILE_MODE = 0o644
+EXEC_MODE = 0o755
+DIR_MODE = 0o755
+LINK_MODE = 0o777
+
+StatKey = tuple[int, int, int, int, int]  # size, mtime_ns, ctime_ns, inode, device
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One archive member: a file (with its source), a directory, or a link (with its target)."""
+
+    arc: str
+    kind: Kind
+    mode: int
+    source: str | None = None
+    target: str | None = None
+    size: int = 0
+    stat_key: StatKey | None = None
+
+    @property
+    def zip_name(self) -> str:
+        """The name stored in the zip: directories end with a slash."""
+        return self.arc + "/" if self.kind == "dir" else self.arc
+
+    @property
+    def unix_mode(self) -> int:
+        """The full st_mode stored in the external attributes."""
+        kind_bits = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "link": stat.S_IFLNK}[self.kind]
+        return kind_bits | self.mode
+
+
+@dataclass(frozen=True, slots=True)
+class Excluded:
+    """A path left out of the artifact, and why (shown by `plan`)."""
+
+    arc: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PackageInfo:
+    """A shipped npm package, for `plan` and for the size-limit message."""
+
+    name: str
+    version: str
+    arc: str
+    files: int
+    size: int
+
+
+def normalised_mode(st_mode: int) -> int:
+    """0755 for files with any execute bit, else 0644: readable by Lambda's unprivileged user."""
+    return EXEC_MODE if st_mode & 0o111 else FILE_MODE
+
+
+def file_entry(arc: str, path: str, st: os.stat_result) -> Entry:
+    """A file entry from the `os.stat_result` of the file it will read."""
+    return Entry(
+        arc=arc,
+        kind="file",
+        mode=normalised_mode(st.st_mode),
+        source=path,
+        size=st.st_size,
+        stat_key=(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev),
+    )
+
+
+def with_parents(entries: Iterable[Entry]) -> list[Entry]:
+    """Add a directory entry for every parent folder and sort by archive path (DESIGN 6)."""
+    by_arc: dict[str, Entry] = {}
+    for entry in entries:
+        by_arc[entry.arc] = entry
+        parent = entry.arc.rpartition("/")[0]
+        while parent and parent not in by_arc:
+            by_arc[parent] = Entry(arc=parent, kind="dir", mode=DIR_MODE)
+            parent = parent.rpartition("/")[0]
+    # Sorting on the stored name keeps directories ("a/") next to their contents, as zip -r does.
+    return sorted(by_arc.values(), key=lambda e: e.zip_name.encode("utf-8", "surrogateescape"))
+
+
+def content_hash(
+    entries: Iterable[Entry], digests: Mapping[str, str], options: Mapping[str, object]
+) -> str:
+    """sha256 over the sorted manifest plus format version and byte-changing options (hex)."""
+    h = hashlib.sha256()
+    header = {"format": FORMAT_VERSION, "options": dict(sorted(options.items()))}
+    h.update(json.dumps(header, sort_keys=True).encode())
+    for entry in entries:
+        if entry.kind == "file":
+            assert entry.source is not None
+            what = digests[entry.source]
+        elif entry.kind == "link":
+            what = entry.target or ""
+        else:
+            what = ""
+        line = f"\n{entry.zip_name}\0{entry.kind}\0{entry.mode:o}\0{what}"
+        h.update(line.encode("utf-8", "surrogateescape"))
+    return h.hexdigest()

@@ -1,0 +1,185 @@
+"""From a request to the sorted entries of the function zip and the layer zip.
+
+Resolves the request's paths and defaults (DESIGN 3), walks the function's files, runs the
+dependency crawl for runtime nodejs, and splits dependencies into the layer when asked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .entries import Entry, Excluded, PackageInfo, with_parents
+from .errors import OutputError, RequestError, SourceError
+from .nodejs import crawl
+from .request import DEFAULT_OUTPUT_DIR, Request
+from .selection import Collector, ExcludeRules, is_within
+
+LAYER_PREFIX = "nodejs/"
+
+
+@dataclass(frozen=True)
+class Context:
+    """The request with every default and path resolved."""
+
+    request: Request
+    source: str
+    output_dir: Path
+    name: str
+    runtime: str
+    allowed_roots: tuple[str, ...]
+
+
+@dataclass
+class Layout:
+    """What goes into each zip, and what was left out."""
+
+    context: Context
+    function: list[Entry]
+    layer: list[Entry] | None
+    excluded: list[Excluded] = field(default_factory=list)
+    packages: list[PackageInfo] = field(default_factory=list)
+
+
+def resolve_context(request: Request, cwd: Path | None = None) -> Context:
+    """Check the source folder and fill the request's defaults."""
+    base = cwd or Path.cwd()
+    source_path = base / request.source_dir
+    if not source_path.exists():
+        raise SourceError(f"source_dir {source_path} does not exist", source_path)
+    if not source_path.is_dir():
+        raise SourceError(f"source_dir {source_path} is not a folder", source_path)
+    source = os.path.realpath(source_path)
+    if request.output_path is not None:
+        output_dir = (base / request.output_path).parent
+    else:
+        output_dir = base / (request.output_dir or DEFAULT_OUTPUT_DIR)
+    name = request.name or os.path.basename(source) or "function"
+    if request.name is None and not _safe_name(name):
+        name = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).lstrip(".") or "fn"
+    has_manifest = os.path.isfile(os.path.join(source, "package.json"))
+    runtime = request.runtime or ("nodejs" if has_manifest else "files")
+    if runtime == "nodejs" and not has_manifest:
+        raise RequestError(
+            f'runtime nodejs needs {source}/package.json; add one or set runtime = "files"',
+            key="runtime",
+        )
+    if request.allowed_roots is None:
+        roots: tuple[str, ...] = (source, *_default_root(source))
+    else:
+        roots = (source, *(os.path.realpath(base / r) for r in request.allowed_roots))
+    if request.layer and runtime != "nodejs":
+        raise RequestError("layer = true needs runtime nodejs (a package.json)", key="layer")
+    return Context(request, source, output_dir, name, runtime, roots)
+
+
+def _safe_name(name: str) -> bool:
+    return bool(name) and name[0] != "." and all(c.isalnum() or c in "._-" for c in name)
+
+
+def _default_root(source: str) -> tuple[str, ...]:
+    """The nearest enclosing workspace or repository root (DESIGN 3 allowed_roots)."""
+    folder = source
+    while True:
+        if _is_root_marker(folder):
+            return () if folder == source else (folder,)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return ()
+        folder = parent
+
+
+def _is_root_marker(folder: str) -> bool:
+    if os.path.exists(os.path.join(folder, ".git")) or os.path.exists(
+        os.path.join(folder, "pnpm-workspace.yaml")
+    ):
+        return True
+    try:
+        with open(os.path.join(folder, "package.json"), "rb") as f:
+            manifest = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and "workspaces" in manifest
+
+
+def build_layout(context: Context) -> Layout:
+    """Select every entry of the function zip and, with `layer`, of the layer zip."""
+    request = context.request
+    nodejs = context.runtime == "nodejs"
+    collector = Collector(
+        allowed_roots=context.allowed_roots, dereference=request.symlinks == "dereference"
+    )
+    own_rules = ExcludeRules.build(request.excludes, defaults=True, node_modules=not nodejs)
+    skip = frozenset({os.path.realpath(context.output_dir)})
+    collector.add_tree(
+        context.source,
+        "",
+        own_rules,
+        skip_dirs=skip,
+        skip_node_modules="all" if nodejs else "",
+    )
+    packages: list[PackageInfo] = []
+    if nodejs:
+        dep_rules = ExcludeRules.build(request.excludes, defaults=False, node_modules=False)
+        packages = crawl(
+            context.source,
+            context.allowed_roots,
+            request.exclude_packages,
+            include_dev=request.include_dev_dependencies,
+            collector=collector,
+            rules=dep_rules,
+        )
+    collector.resolve_links()
+    entries = list(collector.entries.values())
+    link = request.node_modules_link
+    if link is not None:
+        clash = [
+            e.arc for e in entries if e.arc == "node_modules" or e.arc.startswith("node_modules/")
+        ]
+        if clash and not request.layer:
+            raise RequestError(
+                "node_modules_link adds a node_modules link, but dependencies would be stored in "
+                "node_modules/ too; set layer = true to move them into the layer",
+                key="node_modules_link",
+            )
+    layer: list[Entry] | None = None
+    if request.layer:
+        deps = [e for e in entries if e.arc == "node_modules" or e.arc.startswith("node_modules/")]
+        entries = [e for e in entries if e not in deps]
+        layer = with_parents(_prefixed(e, LAYER_PREFIX) for e in deps)
+    if link is not None:
+        collector_link = Entry(arc="node_modules", kind="link", mode=0o777, target=link)
+        entries.append(collector_link)
+    excluded = sorted(collector.excluded, key=lambda x: x.arc)
+    return Layout(context, with_parents(entries), layer, excluded, packages)
+
+
+def _prefixed(entry: Entry, prefix: str) -> Entry:
+    return Entry(
+        arc=prefix + entry.arc,
+        kind=entry.kind,
+        mode=entry.mode,
+        source=entry.source,
+        target=entry.target,
+        size=entry.size,
+        stat_key=entry.stat_key,
+    )
+
+
+def check_output_dir(output_dir: Path) -> None:
+    """Create the output folder, failing with one clear line when that is impossible."""
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot create output folder {output_dir}: {exc.strerror}", output_dir
+        ) from None
+    if not os.access(output_dir, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder {output_dir} is not writable", output_dir)
+
+
+def within_source(context: Context, path: str) -> bool:
+    """True when a real path lies inside the function's folder."""
+    return is_within(path, context.source)

@@ -1,0 +1,104 @@
+"""Packing many files on all cores, results in archive order, memory bounded (DESIGN 7).
+
+Worker processes rather than threads: measured on this 2-core machine, 2 processes compress 2.2x
+faster than one and 2 threads only 1.76x, because the GIL contends on node_modules' many small files
+(DESIGN 7). Files go to workers in batches (one task per file costs more in pickling than deflating
+a 2 kB file); at most a few batches are in flight, so peak memory depends on the batch size, not on
+the tree (issue 5).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from types import TracebackType
+
+from .compress import Packed, pack_file
+from .entries import Entry
+
+BATCH_BYTES = 4 * 1024 * 1024
+BATCH_FILES = 256
+# Below this much work a pool costs more to start than it saves.
+POOL_MIN_BYTES = 8 * 1024 * 1024
+POOL_MIN_FILES = 2000
+
+Batch = list[tuple[str, int]]
+
+
+def _pack_batch(batch: Batch, level: int) -> list[tuple[int, Packed]]:
+    # The time is taken before reading: a digest is only trusted later when the file's mtime is
+    # safely older than the moment it was read (the racy-timestamp rule, cache.py).
+    return [(time.time_ns(), pack_file(path, size, level)) for path, size in batch]
+
+
+def worker_count() -> int:
+    """Cores this process may use (LAMBDAZIP_JOBS overrides, 1 disables the pool)."""
+    env = os.environ.get("LAMBDAZIP_JOBS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+class Packer:
+    """Packs files in order, in this process or in a pool it starts when the work is large."""
+
+    def __init__(self, level: int, workers: int | None = None) -> None:
+        self.level = level
+        self.workers = workers or worker_count()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> Packer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def pack(self, entries: Sequence[Entry]) -> Iterator[tuple[int, Packed]]:
+        """(time read, packed) for each file entry, in the order given."""
+        items = [(e.source, e.size) for e in entries if e.source is not None]
+        total = sum(size for _, size in items)
+        if self.workers < 2 or (total < POOL_MIN_BYTES and len(items) < POOL_MIN_FILES):
+            return ((time.time_ns(), pack_file(path, size, self.level)) for path, size in items)
+        return self._parallel(items)
+
+    def _parallel(self, items: list[tuple[str, int]]) -> Iterator[tuple[int, Packed]]:
+        if self._pool is None:
+            # fork: workers need nothing but this module, and start in milliseconds.
+            context = multiprocessing.get_context("fork")
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+        batches = _batches(items)
+        window: deque[Future[list[tuple[int, Packed]]]] = deque()
+        limit = self.workers * 2
+        for batch in batches:
+            window.append(self._pool.submit(_pack_batch, batch, self.level))
+            if len(window) >= limit:
+                yield from window.popleft().result()
+        while window:
+            yield from window.popleft().result()
+
+
+def _batches(items: list[tuple[str, int]]) -> Iterator[Batch]:
+    batch: Batch = []
+    size = 0
+    for item in items:
+        batch.append(item)
+        size += item[1]
+        if size >= BATCH_BYTES or len(batch) >= BATCH_FILES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
