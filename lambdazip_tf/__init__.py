@@ -7,8 +7,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .build import Outcome, build, build_from, dry_run, ensure
 from .errors import LambdazipError
+from .pipeline import Outcome, build, build_from, dry_run, ensure
 from .request import Request, Result, parse_request
 
 __all__ = [

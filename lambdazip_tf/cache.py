@@ -101,8 +101,9 @@ class Cache:
             db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             return db
         db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
+        # The rollback journal, not WAL: in WAL mode even a reader creates -wal and -shm files,
+        # and `plan` must write nothing (DESIGN 2).
+        db.execute("PRAGMA journal_mode=DELETE")
         with _transaction(db):
             _create(db)
             row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()

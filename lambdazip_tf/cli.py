@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from . import __version__
-from .build import Outcome, build, dry_run, ensure
 from .errors import LambdazipError, RequestError
+from .pipeline import Outcome, build, dry_run, ensure
 from .report import plan_json, plan_text
 from .request import Request, parse_request
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .build import Outcome, ZipFacts
 from .entries import Entry
+from .pipeline import Outcome, ZipFacts
 
 
 def plan_json(outcome: Outcome) -> dict[str, Any]:
