@@ -209,10 +209,10 @@ def crawl(
                     package=dep.name,
                 )
             edges.append((arc, dep.name, target))
-            hit = _lookup(slots, arc, dep.name)
-            if hit is not None and slots[hit] == target:
+            placed = _place(source, slots, arc, dep.name, path, target)
+            if placed is None:
                 continue
-            slot, files_arc = _place(source, slots, arc, dep.name, path, target, hit)
+            slot, files_arc = placed
             slots[slot] = target
             if files_arc != slot:
                 collector.add_link(slot, arc_relpath(files_arc, slot))
@@ -232,33 +232,38 @@ def crawl(
 
 
 def _place(
-    source: str,
-    slots: dict[str, str],
-    arc: str,
-    name: str,
-    path: str,
-    target: str,
-    hit: str | None,
-) -> tuple[str, str]:
-    """(slot where Node will look, archive folder holding the package's files)."""
+    source: str, slots: dict[str, str], arc: str, name: str, path: str, target: str
+) -> tuple[str, str] | None:
+    """(slot where Node will look, archive folder of the files), or None when already reachable."""
+    hit = _lookup(slots, arc, name)
     nested = arc_join(arc, f"node_modules/{name}")
     if is_within(path, source):
+        # Inside source_dir the installed tree is kept, links included (pnpm's sibling links),
+        # even where a farther slot would also resolve: that is the layout the package manager
+        # made and tested.
         slot = os.path.relpath(path, source).replace(os.sep, "/")
-        # Inside source_dir the installed tree is kept: the found path is the first slot on the
-        # way up from `arc`, unless a package copied from above source_dir took a closer one.
-        if hit is None or _depth(hit) <= _depth(slot):
-            if slot in slots and slots[slot] != target:  # pragma: no cover - defensive
+        if hit is not None and _depth(hit) > _depth(slot):
+            # A package copied from above source_dir sits closer than the installed path.
+            return None if slots[hit] == target else _claim(slots, nested, name)
+        if slot in slots:
+            if slots[slot] != target:  # pragma: no cover - two real folders for one path
                 raise DependencyError(f"two packages claim {slot}", package=name)
-            if is_within(target, source):
-                return slot, os.path.relpath(target, source).replace(os.sep, "/")
-            return slot, slot  # a link to a workspace package: its files replace the link
-        return nested, nested
+            return None
+        if is_within(target, source):
+            return slot, os.path.relpath(target, source).replace(os.sep, "/")
+        return slot, slot  # a link to a workspace package: its files replace the link
+    if hit is not None and slots[hit] == target:
+        return None
     top = f"node_modules/{name}"
     if hit is None and top not in slots and not os.path.lexists(os.path.join(source, top)):
         return top, top
-    if nested in slots:  # pragma: no cover - defensive
-        raise DependencyError(f"two packages claim {nested}", package=name)
-    return nested, nested
+    return _claim(slots, nested, name)
+
+
+def _claim(slots: dict[str, str], slot: str, name: str) -> tuple[str, str]:
+    if slot in slots:  # pragma: no cover - Node would have found it on the way up
+        raise DependencyError(f"two packages claim {slot}", package=name)
+    return slot, slot
 
 
 def _depth(arc: str) -> int:
