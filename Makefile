@@ -38,13 +38,13 @@ examples: tools
 
 demo: install examples
 	@echo "== examples/commonjs: dependencies in the function zip"
-	$(RUN) build --name commonjs --source-dir $(EXAMPLES)/commonjs/src --output-dir $(EXAMPLES)/commonjs/.lambdazip
+	$(RUN) build --name commonjs --exclude '*.md' --source-dir $(EXAMPLES)/commonjs/src --output-dir $(EXAMPLES)/commonjs/.lambdazip
 	@echo "== examples/esm-layer: dependencies in a layer zip, node_modules -> /opt/nodejs/node_modules"
 	$(RUN) build --name esm-layer --source-dir $(EXAMPLES)/esm-layer/src --output-dir $(EXAMPLES)/esm-layer/.lambdazip \
 		--layer --node-modules-link /opt/nodejs/node_modules
 
 plan: install examples
-	$(RUN) plan --name commonjs --source-dir $(EXAMPLES)/commonjs/src --output-dir $(EXAMPLES)/commonjs/.lambdazip
+	$(RUN) plan --name commonjs --exclude '*.md' --source-dir $(EXAMPLES)/commonjs/src --output-dir $(EXAMPLES)/commonjs/.lambdazip
 	$(RUN) plan --name esm-layer --source-dir $(EXAMPLES)/esm-layer/src --output-dir $(EXAMPLES)/esm-layer/.lambdazip \
 		--layer --node-modules-link /opt/nodejs/node_modules
 	$(RUN) plan --name pnpm --source-dir $(EXAMPLES)/pnpm/src --output-dir $(EXAMPLES)/pnpm/.lambdazip

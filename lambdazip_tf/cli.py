@@ -80,14 +80,25 @@ def _parser() -> argparse.ArgumentParser:
         metavar="B64",
         help="the planned output_base64sha256; exit 1 when the artifact differs",
     )
+    ensure_p.add_argument(
+        "--expect-layer-sha256",
+        metavar="B64",
+        help="the planned layer_output_base64sha256 (with --layer)",
+    )
     return parser
 
 
 def _add_request_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
         "--request",
         metavar="FILE",
         help="JSON request file ('-' for stdin); flags below override its keys",
+    )
+    source.add_argument(
+        "--request-json",
+        metavar="JSON",
+        help="the JSON request itself (what the Terraform module's provisioner passes)",
     )
     for name, field in Request.model_fields.items():
         help_text = field.description or ""
@@ -119,6 +130,8 @@ def _request_from_args(args: argparse.Namespace, stdin: TextIO) -> Request:
     data: dict[str, Any] = {}
     if args.request:
         data = _load_request_file(args.request, stdin)
+    elif args.request_json is not None:
+        data = _as_object(_decode_json(args.request_json, "--request-json"))
     for name in Request.model_fields:
         value = getattr(args, name, None)
         if value is None:
@@ -138,7 +151,10 @@ def _load_request_file(name: str, stdin: TextIO) -> dict[str, Any]:
         raise RequestError(f"cannot read request file {name}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise RequestError(f"request file {name} is not UTF-8 text") from None
-    data = _decode_json(text, f"request file {name}")
+    return _as_object(_decode_json(text, f"request file {name}"))
+
+
+def _as_object(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         parse_request(data)  # raises the "must be a JSON object" error
     return dict(data)
@@ -215,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "plan":
             _print_plan(dry_run(request), args.json, stdout)
         else:
-            outcome = ensure(request, args.expect_sha256)
+            outcome = ensure(request, args.expect_sha256, args.expect_layer_sha256)
             state = "was current" if outcome.current else "was rebuilt"
             sys.stderr.write(
                 f"{PROG}: {outcome.function.path} {state} and matches the plan "

@@ -140,17 +140,27 @@ def build_from(request: Request, cwd: Path | None = None) -> Result:
     return build(request, cwd).result()
 
 
-def ensure(request: Request, expect_b64: str, cwd: Path | None = None) -> Outcome:
-    """Rebuild when missing or stale, then check the artifact is the one that was planned."""
+def ensure(
+    request: Request,
+    expect_b64: str,
+    expect_layer_b64: str | None = None,
+    cwd: Path | None = None,
+) -> Outcome:
+    """Rebuild when missing or stale, then check the artifacts are the ones that were planned."""
     outcome = build(request, cwd)
-    got = outcome.function.base64sha256
-    if got != expect_b64:
-        raise OutputError(
-            f"artifact {outcome.function.path} has sha256 {got} but the plan expected "
-            f"{expect_b64}: the sources changed between plan and apply, or plan and apply ran "
-            "different lambdazip-tf versions or inputs; run terraform plan again",
-            outcome.function.path,
-        )
+    checks = [("artifact", outcome.function, expect_b64)]
+    if expect_layer_b64 is not None:
+        if outcome.layer is None:
+            raise OutputError("--expect-layer-sha256 was given but the request builds no layer")
+        checks.append(("layer artifact", outcome.layer, expect_layer_b64))
+    for label, facts, expected in checks:
+        if facts.base64sha256 != expected:
+            raise OutputError(
+                f"{label} {facts.path} has sha256 {facts.base64sha256} but the plan expected "
+                f"{expected}: the sources changed between plan and apply, or plan and apply "
+                "ran different lambdazip-tf versions or inputs; run terraform plan again",
+                facts.path,
+            )
     return outcome
 
 

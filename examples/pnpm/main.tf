@@ -1,0 +1,49 @@
+# A function installed with pnpm: node_modules/<name> are links into node_modules/.pnpm, kept as
+# links in the zip, so it stays the size of one copy of each package.
+terraform {
+  required_version = ">= 1.4"
+  required_providers {
+    aws = { source = "hashicorp/aws", version = ">= 5.0" }
+  }
+}
+
+provider "aws" {
+  region = var.region
+}
+
+variable "region" {
+  description = "AWS region to deploy to."
+  type        = string
+  default     = "eu-west-1"
+}
+
+module "artifact" {
+  source = "../../terraform"
+
+  source_dir = "${path.module}/src"
+  name       = "pnpm"
+}
+
+data "aws_iam_policy_document" "assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "lambda" {
+  name               = "lambdazip-pnpm-example"
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+}
+
+resource "aws_lambda_function" "this" {
+  function_name    = "lambdazip-pnpm-example"
+  role             = aws_iam_role.lambda.arn
+  runtime          = "nodejs20.x"
+  handler          = "index.handler"
+  filename         = module.artifact.output_path
+  source_code_hash = module.artifact.output_base64sha256
+}

@@ -1,0 +1,48 @@
+locals {
+  output_dir = coalesce(var.output_dir, "${path.root}/.lambdazip")
+
+  # The request of DESIGN 3. The external data source takes a map of strings, so lists are
+  # jsonencode()d and unset keys left out. Paths are made absolute: the program and the
+  # provisioner may run from another folder than the one the paths were written for.
+  request = { for key, value in {
+    source_dir               = abspath(var.source_dir)
+    output_dir               = var.output_path == null ? abspath(local.output_dir) : null
+    output_path              = var.output_path == null ? null : abspath(var.output_path)
+    name                     = var.name
+    runtime                  = var.runtime
+    excludes                 = jsonencode(var.excludes)
+    exclude_packages         = jsonencode(var.exclude_packages)
+    include_dev_dependencies = tostring(var.include_dev_dependencies)
+    layer                    = tostring(var.layer)
+    node_modules_link        = var.node_modules_link
+    compression_level        = tostring(var.compression_level)
+    symlinks                 = var.symlinks
+    allowed_roots            = var.allowed_roots == null ? null : jsonencode([for root in var.allowed_roots : abspath(root)])
+  } : key => value if value != null }
+
+  result = data.external.build.result
+}
+
+# Builds at plan time (and on every refresh; a no-change run costs a walk and a stat per file).
+data "external" "build" {
+  program = var.program
+  query   = local.request
+}
+
+# The apply-time check. A saved plan may be applied on another machine, or after the artifact was
+# deleted: `ensure` rebuilds it if it is missing or stale, then fails unless its sha256 is the one
+# the plan recorded (DESIGN 8).
+resource "terraform_data" "artifact" {
+  triggers_replace = [local.result.content_hash]
+
+  provisioner "local-exec" {
+    interpreter = concat(var.program, compact([
+      "ensure",
+      "--expect-sha256", local.result.output_base64sha256,
+      var.layer ? "--expect-layer-sha256" : "",
+      var.layer ? local.result.layer_output_base64sha256 : "",
+      "--request-json",
+    ]))
+    command = jsonencode(local.request)
+  }
+}

@@ -1,0 +1,115 @@
+# One variable per request key of lambdazip-tf (DESIGN 3), plus `program`.
+# A test keeps these, the request model and README.md in step.
+
+variable "source_dir" {
+  description = "The function's folder (with package.json for runtime nodejs)."
+  type        = string
+}
+
+variable "output_dir" {
+  description = "Folder for artifacts. Default: .lambdazip in the root module. Excluded from the zip when it lies inside source_dir."
+  type        = string
+  default     = null
+}
+
+variable "output_path" {
+  description = "Exact artifact path; overrides output_dir and the content-hash file name. The layer goes next to it, named NAME-layer.zip after the function zip's NAME.zip."
+  type        = string
+  default     = null
+}
+
+variable "name" {
+  description = "Artifact base name. Default: the basename of source_dir."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.name == null || can(regex("^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$", var.name))
+    error_message = "name must be letters, digits, '.', '_' or '-', not starting with '.' or '-', at most 128 characters."
+  }
+}
+
+variable "runtime" {
+  description = "nodejs (crawl production dependencies) or files (the folder as it is). Default: nodejs when package.json exists, else files."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.runtime == null || contains(["nodejs", "files"], coalesce(var.runtime, "nodejs"))
+    error_message = "runtime must be \"nodejs\" or \"files\"."
+  }
+}
+
+variable "excludes" {
+  description = "Extra gitignore-style patterns over archive paths, after the defaults (.git, .terraform, .env*, *.pem, id_rsa*, .npmrc); a leading ! re-includes."
+  type        = list(string)
+  default     = []
+}
+
+variable "exclude_packages" {
+  description = "npm package name globs to leave out. The default leaves out the AWS SDK v3 that the Node.js runtimes provide; [] ships everything."
+  type        = list(string)
+  default     = ["@aws-sdk/*"]
+}
+
+variable "include_dev_dependencies" {
+  description = "Also ship devDependencies."
+  type        = bool
+  default     = false
+}
+
+variable "layer" {
+  description = "Put dependencies in a separate layer zip under nodejs/node_modules/; the function zip keeps only the function's own files."
+  type        = bool
+  default     = false
+}
+
+variable "node_modules_link" {
+  description = "Absolute path; adds a link node_modules -> PATH to the function zip. Use /opt/nodejs/node_modules for ESM functions whose dependencies are in a layer (ESM ignores NODE_PATH)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.node_modules_link == null || startswith(coalesce(var.node_modules_link, "/"), "/")
+    error_message = "node_modules_link must be an absolute path such as /opt/nodejs/node_modules."
+  }
+}
+
+variable "compression_level" {
+  description = "Deflate level, 0 (stored) to 9."
+  type        = number
+  default     = 6
+
+  validation {
+    condition     = var.compression_level >= 0 && var.compression_level <= 9 && floor(var.compression_level) == var.compression_level
+    error_message = "compression_level must be a whole number from 0 to 9."
+  }
+}
+
+variable "symlinks" {
+  description = "preserve: links whose target is inside the artifact are stored as links; dereference: their targets' content is stored."
+  type        = string
+  default     = "preserve"
+
+  validation {
+    condition     = contains(["preserve", "dereference"], var.symlinks)
+    error_message = "symlinks must be \"preserve\" or \"dereference\"."
+  }
+}
+
+variable "allowed_roots" {
+  description = "Folders outside source_dir whose files may be pulled in through links (workspace packages, npm link). Default: the nearest workspace or repository root."
+  type        = list(string)
+  default     = null
+}
+
+variable "program" {
+  description = "The command that runs lambdazip-tf, as a list (e.g. [\"python3\", \"-m\", \"lambdazip_tf\"]). Used at plan time by the data source and at apply time by the provisioner."
+  type        = list(string)
+  default     = ["lambdazip-tf"]
+
+  validation {
+    condition     = length(var.program) > 0
+    error_message = "program must name a command."
+  }
+}
