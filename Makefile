@@ -51,8 +51,8 @@ plan: install examples
 	$(RUN) plan --source-dir $(EXAMPLES)/monorepo/functions/api --output-dir $(EXAMPLES)/monorepo/.lambdazip
 
 lint: install-test
-	$(BIN)/ruff check lambdazip_tf tests
-	$(BIN)/ruff format --check lambdazip_tf tests
+	$(BIN)/ruff check lambdazip_tf tests benchmarks
+	$(BIN)/ruff format --check lambdazip_tf tests benchmarks
 	$(BIN)/mypy
 
 # The whole suite, slow tests (real npm, pnpm, Node.js, Terraform) included; CI runs exactly this.

@@ -13,7 +13,7 @@ import os
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Kind = Literal["file", "dir", "link"]
 
@@ -28,9 +28,15 @@ LINK_MODE = 0o777
 StatKey = tuple[int, int, int, int, int]  # size, mtime_ns, ctime_ns, inode, device
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One archive member: a file (with its source), a directory, or a link (with its target)."""
+_KIND_BITS = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "link": stat.S_IFLNK}
+
+
+class Entry(NamedTuple):
+    """One archive member: a file (with its source), a directory, or a link (with its target).
+
+    A NamedTuple rather than a frozen dataclass: a tree has tens of thousands of entries and a
+    frozen dataclass pays an object.__setattr__ per field to build each one (issue 5).
+    """
 
     arc: str
     kind: Kind
@@ -48,8 +54,7 @@ class Entry:
     @property
     def unix_mode(self) -> int:
         """The full st_mode stored in the external attributes."""
-        kind_bits = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "link": stat.S_IFLNK}[self.kind]
-        return kind_bits | self.mode
+        return _KIND_BITS[self.kind] | self.mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,17 +110,14 @@ def content_hash(
     entries: Iterable[Entry], digests: Mapping[str, str], options: Mapping[str, object]
 ) -> str:
     """sha256 over the sorted manifest plus format version and byte-changing options (hex)."""
-    h = hashlib.sha256()
     header = {"format": FORMAT_VERSION, "options": dict(sorted(options.items()))}
-    h.update(json.dumps(header, sort_keys=True).encode())
+    lines = [json.dumps(header, sort_keys=True)]
     for entry in entries:
         if entry.kind == "file":
-            assert entry.source is not None
-            what = digests[entry.source]
+            what = digests[entry.source]  # type: ignore[index]
         elif entry.kind == "link":
             what = entry.target or ""
         else:
             what = ""
-        line = f"\n{entry.zip_name}\0{entry.kind}\0{entry.mode:o}\0{what}"
-        h.update(line.encode("utf-8", "surrogateescape"))
-    return h.hexdigest()
+        lines.append(f"{entry.zip_name}\0{entry.kind}\0{entry.mode:o}\0{what}")
+    return hashlib.sha256("\n".join(lines).encode("utf-8", "surrogateescape")).hexdigest()

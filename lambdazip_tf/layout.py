@@ -13,9 +13,11 @@ from pathlib import Path
 
 from .entries import Entry, Excluded, PackageInfo, with_parents
 from .errors import OutputError, RequestError, SourceError
+from .fsview import Observed
 from .nodejs import crawl
-from .request import DEFAULT_OUTPUT_DIR, Request
+from .request import Request
 from .selection import Collector, ExcludeRules, is_within
+from .snapshot import output_dir_for
 
 LAYER_PREFIX = "nodejs/"
 
@@ -43,23 +45,20 @@ class Layout:
     packages: list[PackageInfo] = field(default_factory=list)
 
 
-def resolve_context(request: Request, cwd: Path | None = None) -> Context:
+def resolve_context(request: Request, fs: Observed, cwd: Path | None = None) -> Context:
     """Check the source folder and fill the request's defaults."""
     base = cwd or Path.cwd()
-    source_path = base / request.source_dir
-    if not source_path.exists():
+    source_path = str(base / request.source_dir)
+    if not fs.exists(source_path):
         raise SourceError(f"source_dir {source_path} does not exist", source_path)
-    if not source_path.is_dir():
+    if not fs.isdir(source_path):
         raise SourceError(f"source_dir {source_path} is not a folder", source_path)
-    source = os.path.realpath(source_path)
-    if request.output_path is not None:
-        output_dir = (base / request.output_path).parent
-    else:
-        output_dir = base / (request.output_dir or DEFAULT_OUTPUT_DIR)
+    source = fs.realpath(source_path)
+    output_dir = output_dir_for(request.output_path, request.output_dir, base)
     name = request.name or os.path.basename(source) or "function"
     if request.name is None and not _safe_name(name):
         name = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).lstrip(".") or "fn"
-    has_manifest = os.path.isfile(os.path.join(source, "package.json"))
+    has_manifest = fs.isfile(os.path.join(source, "package.json"))
     runtime = request.runtime or ("nodejs" if has_manifest else "files")
     if runtime == "nodejs" and not has_manifest:
         raise RequestError(
@@ -67,9 +66,9 @@ def resolve_context(request: Request, cwd: Path | None = None) -> Context:
             key="runtime",
         )
     if request.allowed_roots is None:
-        roots: tuple[str, ...] = (source, *_default_root(source))
+        roots: tuple[str, ...] = (source, *_default_root(fs, source))
     else:
-        roots = (source, *(os.path.realpath(base / r) for r in request.allowed_roots))
+        roots = (source, *(fs.realpath(str(base / r)) for r in request.allowed_roots))
     if request.layer and runtime != "nodejs":
         raise RequestError("layer = true needs runtime nodejs (a package.json)", key="layer")
     return Context(request, source, output_dir, name, runtime, roots)
@@ -79,11 +78,11 @@ def _safe_name(name: str) -> bool:
     return bool(name) and name[0] != "." and all(c.isalnum() or c in "._-" for c in name)
 
 
-def _default_root(source: str) -> tuple[str, ...]:
+def _default_root(fs: Observed, source: str) -> tuple[str, ...]:
     """The nearest enclosing workspace or repository root (DESIGN 3 allowed_roots)."""
     folder = source
     while True:
-        if _is_root_marker(folder):
+        if _is_root_marker(fs, folder):
             return () if folder == source else (folder,)
         parent = os.path.dirname(folder)
         if parent == folder:
@@ -91,28 +90,30 @@ def _default_root(source: str) -> tuple[str, ...]:
         folder = parent
 
 
-def _is_root_marker(folder: str) -> bool:
-    if os.path.exists(os.path.join(folder, ".git")) or os.path.exists(
+def _is_root_marker(fs: Observed, folder: str) -> bool:
+    if fs.exists(os.path.join(folder, ".git")) or fs.exists(
         os.path.join(folder, "pnpm-workspace.yaml")
     ):
         return True
+    manifest_path = os.path.join(folder, "package.json")
+    if not fs.isfile(manifest_path):
+        return False
     try:
-        with open(os.path.join(folder, "package.json"), "rb") as f:
-            manifest = json.load(f)
+        manifest = json.loads(fs.read_bytes(manifest_path))
     except (OSError, ValueError):
         return False
     return isinstance(manifest, dict) and "workspaces" in manifest
 
 
-def build_layout(context: Context) -> Layout:
+def build_layout(context: Context, fs: Observed) -> Layout:
     """Select every entry of the function zip and, with `layer`, of the layer zip."""
     request = context.request
     nodejs = context.runtime == "nodejs"
     collector = Collector(
-        allowed_roots=context.allowed_roots, dereference=request.symlinks == "dereference"
+        fs, allowed_roots=context.allowed_roots, dereference=request.symlinks == "dereference"
     )
     own_rules = ExcludeRules.build(request.excludes, defaults=True, node_modules=not nodejs)
-    skip = frozenset({os.path.realpath(context.output_dir)})
+    skip = frozenset({fs.realpath(str(context.output_dir))})
     collector.add_tree(
         context.source,
         "",

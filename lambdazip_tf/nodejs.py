@@ -24,6 +24,7 @@ from typing import Any
 
 from .entries import Excluded, PackageInfo
 from .errors import DependencyError, LinkError
+from .fsview import Observed
 from .selection import Collector, ExcludeRules, arc_join, arc_relpath, is_within
 
 
@@ -33,12 +34,11 @@ class _Dep:
     optional: bool
 
 
-def read_manifest(folder: str, *, required: bool = True) -> dict[str, Any]:
+def read_manifest(fs: Observed, folder: str, *, required: bool = True) -> dict[str, Any]:
     """A package.json as a dict; a clear DependencyError when it is unusable."""
     path = os.path.join(folder, "package.json")
     try:
-        with open(path, "rb") as f:
-            data = json.loads(f.read())
+        data = json.loads(fs.read_bytes(path))
     except FileNotFoundError:
         if required:
             raise DependencyError(f"{path} does not exist", required_by=None) from None
@@ -109,15 +109,15 @@ def _names(manifest: dict[str, Any], path: str, *, dev: bool) -> list[_Dep]:
     return [_Dep(n, o) for n, o in sorted(deps.items())]
 
 
-def _resolve(name: str, start: str) -> tuple[str, str] | None:
+def _resolve(fs: Observed, name: str, start: str) -> tuple[str, str] | None:
     """Where Node finds `name` from the real folder `start`: (path found, its real path)."""
     folder = start
     while True:
         if os.path.basename(folder) != "node_modules":
             candidate = os.path.join(folder, "node_modules", name)
-            if os.path.isdir(candidate):
+            if fs.isdir(candidate):
                 try:
-                    return candidate, os.path.realpath(candidate, strict=True)
+                    return candidate, fs.realpath(candidate, strict=True)
                 except OSError as exc:
                     if exc.errno == errno.ELOOP:
                         raise LinkError(f"link cycle at {candidate}", candidate) from None
@@ -173,14 +173,18 @@ def crawl(
     rules: ExcludeRules,
 ) -> list[PackageInfo]:
     """Add every production package of the function in `source` to `collector`."""
+    fs = collector.fs
     slots: dict[str, str] = {}
     instances: dict[str, str] = {}
     edges: list[tuple[str, str, str]] = []
     excluded_names: set[str] = set()
     queue: deque[tuple[str, str, bool]] = deque([("", source, True)])
+    manifests: dict[str, dict[str, Any]] = {}
     while queue:
         arc, real, is_root = queue.popleft()
-        manifest = read_manifest(real, required=is_root)
+        manifest = manifests.get(real)
+        if manifest is None:
+            manifest = manifests[real] = read_manifest(fs, real, required=is_root)
         wanted = _names(manifest, real, dev=is_root and include_dev)
         for dep in wanted:
             glob = next((g for g in exclude_packages if fnmatch.fnmatchcase(dep.name, g)), None)
@@ -191,7 +195,7 @@ def crawl(
                         Excluded(f"node_modules/{dep.name}", f"exclude_packages {glob!r}")
                     )
                 continue
-            found = _resolve(dep.name, real)
+            found = _resolve(fs, dep.name, real)
             if found is None:
                 if dep.optional:
                     continue
@@ -209,7 +213,7 @@ def crawl(
                     package=dep.name,
                 )
             edges.append((arc, dep.name, target))
-            placed = _place(source, slots, arc, dep.name, path, target)
+            placed = _place(fs, source, slots, arc, dep.name, path, target)
             if placed is None:
                 continue
             slot, files_arc = placed
@@ -228,11 +232,11 @@ def crawl(
                 f"{target}; please report this with `lambdazip-tf plan` output",
                 package=name,
             )
-    return _infos(collector, instances)
+    return _infos(collector, instances, manifests)
 
 
 def _place(
-    source: str, slots: dict[str, str], arc: str, name: str, path: str, target: str
+    fs: Observed, source: str, slots: dict[str, str], arc: str, name: str, path: str, target: str
 ) -> tuple[str, str] | None:
     """(slot where Node will look, archive folder of the files), or None when already reachable."""
     hit = _lookup(slots, arc, name)
@@ -255,7 +259,7 @@ def _place(
     if hit is not None and slots[hit] == target:
         return None
     top = f"node_modules/{name}"
-    if hit is None and top not in slots and not os.path.lexists(os.path.join(source, top)):
+    if hit is None and top not in slots and not fs.lexists(os.path.join(source, top)):
         return top, top
     return _claim(slots, nested, name)
 
@@ -270,7 +274,9 @@ def _depth(arc: str) -> int:
     return arc.count("/")
 
 
-def _infos(collector: Collector, instances: dict[str, str]) -> list[PackageInfo]:
+def _infos(
+    collector: Collector, instances: dict[str, str], manifests: dict[str, dict[str, Any]]
+) -> list[PackageInfo]:
     files: dict[str, int] = dict.fromkeys(instances, 0)
     sizes: dict[str, int] = dict.fromkeys(instances, 0)
     for entry in collector.entries.values():
@@ -284,7 +290,7 @@ def _infos(collector: Collector, instances: dict[str, str]) -> list[PackageInfo]
             sizes[folder] += entry.size
     infos = []
     for arc, real in sorted(instances.items()):
-        manifest = read_manifest(real, required=False)
+        manifest = manifests.get(real) or read_manifest(collector.fs, real, required=False)
         name = manifest.get("name") if isinstance(manifest.get("name"), str) else None
         version = manifest.get("version") if isinstance(manifest.get("version"), str) else "?"
         infos.append(

@@ -9,20 +9,21 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import json
 import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .archive import EMPTY, Member, dos_timestamp, link_member, write_zip
-from .cache import ArtifactRecord, Cache, StoredMember
+from . import snapshot
+from .archive import EMPTY, Member, Record, ZipWriter, dos_timestamp, ident, link_member
+from .cache import ArtifactRecord, Cache, Previous
 from .compress import hash_file
-from .entries import Entry, StatKey, content_hash
+from .entries import Entry, content_hash
 from .errors import LimitError, OutputError
+from .fsview import Observed
 from .layout import Context, Layout, build_layout, check_output_dir, resolve_context
 from .packer import Packer
 from .request import Request, Result
@@ -91,40 +92,69 @@ class Outcome:
         )
 
 
-def build(request: Request, cwd: Path | None = None) -> Outcome:
-    """Build (or find current) the artifacts a request describes."""
-    context = resolve_context(request, cwd)
-    layout = build_layout(context)
+def build(request: Request, cwd: Path | None = None, *, snapshot_key: str | None = None) -> Outcome:
+    """Build (or find current) the artifacts a request describes.
+
+    With `snapshot_key`, what this build read is recorded for the fast path (snapshot.py).
+    """
+    started = time.perf_counter()
+    fs = Observed()
+    context = resolve_context(request, fs, cwd)
+    layout = build_layout(context, fs)
+    log.debug("layout: %d entries in %.3f s", len(layout.function), time.perf_counter() - started)
     _check_unzipped(layout)
     check_output_dir(context.output_dir)
-    cache = Cache(context.output_dir)
+    cache = Cache(context.output_dir, context.source)
     try:
         with Packer(context.request.compression_level) as packer:
             fn = _produce(layout.function, _namer(context, "function"), context, cache, packer)
             layer = None
             if layout.layer is not None:
                 layer = _produce(layout.layer, _namer(context, "layer"), context, cache, packer)
-        cache.prune()
+        outcome = Outcome(layout, fn, layer, current=fn.reused and (layer is None or layer.reused))
+        warnings = _size_warnings(outcome)
+        for warning in warnings:
+            log.warning("%s", warning)
+        if snapshot_key is not None:
+            files = [
+                (e.source, e.stat_key)
+                for e in (*layout.function, *(layout.layer or ()))
+                if e.kind == "file"
+            ]
+            cache.save_snapshot(
+                snapshot_key,
+                snapshot.encode(
+                    fs.facts,
+                    files,
+                    fs.started_ns,
+                    outcome.result().as_strings(),
+                    [str(f.path) for f in (fn, layer) if f is not None],
+                    warnings,
+                ),
+            )
+        cache.prune(keep=[f.path for f in (fn, layer) if f is not None])
     finally:
         cache.close()
-    outcome = Outcome(layout, fn, layer, current=fn.reused and (layer is None or layer.reused))
-    for facts in (fn, layer):
-        if facts is not None and facts.size > DIRECT_UPLOAD_LIMIT:
-            log.warning(
-                "%s is %.1f MB, over Lambda's 50 MB limit for direct upload; "
-                "upload it through S3 (aws_lambda_function.s3_bucket) or move dependencies "
-                "into a layer",
-                facts.path,
-                facts.size / MB,
-            )
+    log.debug("build done in %.3f s", time.perf_counter() - started)
     return outcome
+
+
+def _size_warnings(outcome: Outcome) -> list[str]:
+    return [
+        f"{facts.path} is {facts.size / MB:.1f} MB, over Lambda's 50 MB limit for direct "
+        "upload; upload it through S3 (aws_lambda_function.s3_bucket) or move dependencies "
+        "into a layer"
+        for facts in (outcome.function, outcome.layer)
+        if facts is not None and facts.size > DIRECT_UPLOAD_LIMIT
+    ]
 
 
 def dry_run(request: Request, cwd: Path | None = None) -> Outcome:
     """Everything `build` would decide, without writing a byte (the `plan` command)."""
-    context = resolve_context(request, cwd)
-    layout = build_layout(context)
-    cache = Cache(context.output_dir, readonly=True)
+    fs = Observed()
+    context = resolve_context(request, fs, cwd)
+    layout = build_layout(context, fs)
+    cache = Cache(context.output_dir, context.source, readonly=True)
     try:
         fn = _inspect(layout.function, _namer(context, "function"), context, cache)
         layer = None
@@ -228,8 +258,9 @@ def _produce(
 ) -> ZipFacts:
     options = _options(context)
     level = context.request.compression_level
+    timestamp = dos_timestamp(os.environ.get("SOURCE_DATE_EPOCH"))
     digests = _known_digests(entries, cache)
-    hashed_rows: list[tuple[str, StatKey, str, int]] = []
+    planned: str | None = None
     if digests:
         # A warm cache: hash only what it lacks (edited or racy files), so that "nothing
         # changed" is decided without compressing anything. A cold build skips this and hashes
@@ -238,67 +269,142 @@ def _produce(
             if entry.kind == "file" and entry.source not in digests:
                 assert entry.source is not None and entry.stat_key is not None
                 started = time.time_ns()
-                digests[entry.source] = hash_file(entry.source, entry.size)
-                hashed_rows.append((entry.source, entry.stat_key, digests[entry.source], started))
-        digest = content_hash(entries, digests, options)
-        path = namer(digest)
+                sha = digests[entry.source] = hash_file(entry.source, entry.size)
+                cache.record_digest(entry.source, entry.stat_key, sha, started)
+        planned = content_hash(entries, digests, options)
+        path = namer(planned)
         record = cache.artifact(path)
-        if record is not None and record.content_hash == digest:
-            cache.record_digests(hashed_rows)
+        log.debug("content hash %s (%d digests cached)", planned[:16], len(digests))
+        if record is not None and record.content_hash == planned:
             return _facts_from_record(path, record, entries)
-    stored = cache.members(digests.values(), level)
-    new_members: dict[str, StoredMember] = {}
-
-    def members() -> Iterator[tuple[Entry, Member]]:
-        todo = [
-            e
-            for e in entries
-            if e.kind == "file" and (e.source not in digests or digests[e.source] not in stored)
-        ]
-        packed = packer.pack(todo)
-        for entry in entries:
-            if entry.kind == "dir":
-                yield entry, EMPTY
-            elif entry.kind == "link":
-                yield entry, link_member(entry.target or "")
-            else:
-                assert entry.source is not None and entry.stat_key is not None
-                sha = digests.get(entry.source)
-                hit = stored.get(sha) if sha is not None else None
-                if hit is None:
-                    started, result = next(packed)
-                    sha = result.sha256
-                    digests[entry.source] = sha
-                    hashed_rows.append((entry.source, entry.stat_key, sha, started))
-                    hit = StoredMember(result.crc, result.size, result.method, result.data)
-                    new_members[sha] = hit
-                yield entry, Member(hit.crc, hit.size, len(hit.data), hit.method, (hit.data,))
-
-    timestamp = dos_timestamp(os.environ.get("SOURCE_DATE_EPOCH"))
-    folder = context.output_dir
-    fd, tmp = _temp_in(folder, namer("0" * 64).name)
+    stamp = f"{timestamp[0]}:{timestamp[1]}"
+    source = _Source.open(cache.previous(level, stamp, prefer=namer("").name[:-4]))
+    plan = [source.decide(entry, digests) for entry in entries]
+    todo = [e for e, (how, _) in zip(entries, plan, strict=True) if how == "pack"]
+    log.debug("rebuild: %d of %d entries to compress", len(todo), len(entries))
+    drifted = False  # a file's content differed from the digest the warm check used
+    fd, tmp = _temp_in(context.output_dir, namer("0" * 64).name)
     try:
         with os.fdopen(fd, "wb") as raw:
-            written = write_zip(raw, members(), timestamp)
+            writer = ZipWriter(raw, timestamp)
+            try:
+                packed = packer.pack(todo)
+                run: list[tuple[Entry, Record]] = []
+                for entry, (how, rec) in zip(entries, plan, strict=True):
+                    if how == "copy" and rec is not None:
+                        if run and run[-1][1][2] != rec[1]:
+                            source.copy(writer, run)
+                            run = []
+                        run.append((entry, rec))
+                        continue
+                    if run:
+                        source.copy(writer, run)
+                        run = []
+                    if how == "moved" and rec is not None:
+                        data = source.data(rec)
+                        writer.add(entry, Member(rec[3], rec[4], rec[5], rec[6], (data,), rec[0]))
+                    elif entry.kind == "dir":
+                        writer.add(entry, EMPTY)
+                    elif entry.kind == "link":
+                        writer.add(entry, link_member(entry.target or ""))
+                    else:
+                        assert entry.source is not None and entry.stat_key is not None
+                        started, result = next(packed)
+                        known = digests.get(entry.source)
+                        drifted = drifted or (known is not None and known != result.sha256)
+                        sha = digests[entry.source] = result.sha256
+                        cache.record_digest(entry.source, entry.stat_key, sha, started)
+                        writer.add(
+                            entry,
+                            Member(
+                                result.crc,
+                                result.size,
+                                len(result.data),
+                                result.method,
+                                (result.data,),
+                                sha,
+                            ),
+                        )
+                if run:
+                    source.copy(writer, run)
+            except BaseException:
+                writer.abort()
+                raise
+            written = writer.finish()
             raw.flush()
+            # Durable before it is visible: after a crash the artifact's name never points at a
+            # file whose blocks were not written (DESIGN 6, issue 6).
             os.fsync(raw.fileno())
-        digest = content_hash(entries, digests, options)
+        # The name comes from what was actually read, so a file edited during the build cannot
+        # give a zip whose name or content_hash describes other content.
+        digest = planned if planned is not None and not drifted else None
+        digest = digest or content_hash(entries, digests, options)
         path = namer(digest)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    finally:
+        source.close()
     files, links, size = _counts(entries)
-    facts = ZipFacts(path, digest, written.sha256, written.md5, written.size, files, links, size)
-    cache.record_digests(hashed_rows)
-    cache.store_members((sha, level, m) for sha, m in new_members.items())
-    cache.touch_members(set(stored), level)
-    cache.record_artifact(
-        path,
-        ArtifactRecord(digest, written.sha256.hex(), written.md5, written.size, json.dumps({})),
-    )
-    return facts
+    record = ArtifactRecord(digest, written.sha256.hex(), written.md5, written.size)
+    cache.record_artifact(path, record, level, stamp, written.index)
+    return ZipFacts(path, digest, written.sha256, written.md5, written.size, files, links, size)
+
+
+class _Source:
+    """The previous artifact a rebuild copies from, opened once and checked (cache.py).
+
+    A descriptor pins the inode: every record read through it comes from the file the index
+    describes, even if the path is replaced meanwhile.
+    """
+
+    def __init__(self, fd: int | None, previous: Previous | None) -> None:
+        self.fd = fd
+        self.index = previous.index if previous is not None and fd is not None else {}
+        self.moved = previous.by_content() if self.index and previous is not None else {}
+
+    @classmethod
+    def open(cls, previous: Previous | None) -> _Source:
+        if previous is None:
+            return cls(None, None)
+        try:
+            fd = os.open(previous.path, os.O_RDONLY)
+        except OSError:
+            return cls(None, None)
+        st = os.fstat(fd)
+        if (st.st_size, st.st_mtime_ns, st.st_ino) != previous.key:
+            os.close(fd)
+            return cls(None, None)
+        return cls(fd, previous)
+
+    def decide(self, entry: Entry, digests: dict[str, str]) -> tuple[str, Record | None]:
+        """copy (the whole record), moved (its compressed data), pack, or add."""
+        held = ident(entry, digests.get(entry.source or "") if entry.kind == "file" else None)
+        rec = self.index.get(entry.arc)
+        if rec is not None and held is not None and rec[0] == held:
+            return "copy", rec
+        if entry.kind != "file":
+            return "add", None
+        moved = self.moved.get(held) if held is not None else None
+        return ("moved", moved) if moved is not None else ("pack", None)
+
+    def copy(self, writer: ZipWriter, run: list[tuple[Entry, Record]]) -> None:
+        assert self.fd is not None
+        writer.copy(self.fd, run)
+
+    def data(self, rec: Record) -> bytes:
+        assert self.fd is not None
+        data = os.pread(self.fd, rec[5], rec[2] - rec[5])
+        if len(data) != rec[5]:
+            raise OutputError("a previous artifact is shorter than its index; run again")
+        return data
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def _inspect(

@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import RequestError
 
-DEFAULT_OUTPUT_DIR = ".lambdazip"
 DEFAULT_EXCLUDE_PACKAGES = ("@aws-sdk/*",)
 DEFAULT_COMPRESSION_LEVEL = 6  # chosen from `make bench`, see README "Speed"
 

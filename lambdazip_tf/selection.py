@@ -13,12 +13,12 @@ import posixpath
 import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pathspec
 
-from .entries import LINK_MODE, Entry, Excluded, file_entry
+from .entries import DIR_MODE, LINK_MODE, Entry, Excluded, file_entry
 from .errors import LinkError, SourceError
+from .fsview import Observed
 
 # Left out of the function's own files by default (DESIGN 5.1, issue 6), each with the reason
 # `plan` shows. A request's `excludes` come after these, so "!.env.production" opts a file back in.
@@ -67,6 +67,9 @@ class ExcludeRules:
         labelled += [(p, "excludes") for p in user]
         return cls(labelled)
 
+    def __bool__(self) -> bool:
+        return bool(self._patterns)
+
     def reason(self, arc: str, is_dir: bool) -> str | None:
         """Why `arc` is excluded, or None when it is kept."""
         if not self._patterns:
@@ -99,6 +102,7 @@ class _PendingLink:
 class Collector:
     """Accumulates entries from placed folders, then resolves their links (DESIGN 5.5)."""
 
+    fs: Observed
     allowed_roots: Sequence[str]
     dereference: bool = False
     entries: dict[str, Entry] = field(default_factory=dict)
@@ -127,49 +131,54 @@ class Collector:
         if primary:
             self.placements.append(placement)
         if arc:
-            self._add(Entry(arc=arc, kind="dir", mode=0o755))
+            self._add(Entry(arc, "dir", DIR_MODE))
         stack = [(real, arc)]
+        check = rules.reason if rules else None
+        entries = self.entries
         while stack:
             folder, folder_arc = stack.pop()
-            for item in _scan(folder):
-                path = item.path
-                item_arc = arc_join(folder_arc, item.name)
+            for item in _scan(self.fs, folder):
+                name = item.name
+                item_arc = f"{folder_arc}/{name}" if folder_arc else name
+                # DirEntry answers is_symlink/is_dir from the directory listing (d_type), so only
+                # regular files cost a stat (issue 5: a walk and a stat per file).
                 if item.is_symlink():
-                    if rules.reason(item_arc, is_dir=False) is None or self._dir_link_kept(
-                        rules, item_arc, path
-                    ):
+                    why = check(item_arc, is_dir=False) if check else None
+                    if why is None or self._dir_link_kept(rules, item_arc, item.path):
                         self._pending.append(
-                            _PendingLink(item_arc, path, placement, rules, copying)
+                            _PendingLink(item_arc, item.path, placement, rules, copying)
                         )
                     else:
-                        self._exclude(item_arc, rules.reason(item_arc, is_dir=False))
-                    continue
-                st = _lstat(path)
-                if stat.S_ISDIR(st.st_mode):
-                    if item.name == "node_modules" and (
+                        self._exclude(item_arc, why)
+                elif item.is_dir(follow_symlinks=False):
+                    if name == "node_modules" and (
                         skip_node_modules == "all"
                         or (skip_node_modules == "root" and folder == real)
                     ):
                         continue  # dependencies are crawled on their own (DESIGN 5.2, 5.4)
-                    if path in skip_dirs:
+                    if item.path in skip_dirs:
                         self._exclude(item_arc, "the output folder")
                         continue
-                    why = rules.reason(item_arc, is_dir=True)
+                    why = check(item_arc, is_dir=True) if check else None
                     if why:
                         self._exclude(item_arc, why)
                         continue
-                    self._add(Entry(arc=item_arc, kind="dir", mode=0o755))
-                    stack.append((path, item_arc))
-                elif stat.S_ISREG(st.st_mode):
-                    why = rules.reason(item_arc, is_dir=False)
+                    self._add(Entry(item_arc, "dir", DIR_MODE))
+                    stack.append((item.path, item_arc))
+                else:
+                    st = _entry_stat(item)
+                    if not stat.S_ISREG(st.st_mode):
+                        # FIFOs, sockets and devices have no content a function could ship;
+                        # opening a FIFO would hang the build (issue 6). Listed by `plan`.
+                        self._exclude(item_arc, "not a regular file, folder or link")
+                        continue
+                    why = check(item_arc, is_dir=False) if check else None
                     if why:
                         self._exclude(item_arc, why)
+                    elif item_arc in entries:
+                        self._add(file_entry(item_arc, item.path, st))
                     else:
-                        self._add(file_entry(item_arc, path, st))
-                else:
-                    # FIFOs, sockets and devices have no content a function could ship; opening a
-                    # FIFO would hang the build (issue 6). Left out and listed by `plan`.
-                    self._exclude(item_arc, "not a regular file, folder or link")
+                        entries[item_arc] = file_entry(item_arc, item.path, st)
 
     def add_link(self, arc: str, target: str) -> None:
         """Store a link as it is (the crawl's pnpm links, `node_modules_link`)."""
@@ -185,11 +194,11 @@ class Collector:
 
     def _dir_link_kept(self, rules: ExcludeRules, arc: str, path: str) -> bool:
         # A link to a folder is matched as a folder too, like git matches "dir/" patterns.
-        return os.path.isdir(path) and rules.reason(arc, is_dir=True) is None
+        return self.fs.isdir(path) and rules.reason(arc, is_dir=True) is None
 
     def _resolve(self, link: _PendingLink) -> None:
-        raw = _readlink(link.path)
-        real = _realpath(link.path, link.arc, raw)
+        raw = _readlink(self.fs, link.path)
+        real = _realpath(self.fs, link.path, link.arc, raw)
         target_arc = self._arc_of(real, link.placement)
         if target_arc is None and any(is_within(real, p.real) for p in self.placements):
             # Copying it in would ship what an exclude (or the crawl) deliberately left out.
@@ -216,8 +225,8 @@ class Collector:
                 link.path,
                 raw,
             )
-        if os.path.isdir(real):
-            parent_real = os.path.realpath(os.path.dirname(link.path))
+        if self.fs.isdir(real):
+            parent_real = self.fs.realpath(os.path.dirname(link.path))
             if real in link.copying or is_within(parent_real, real):
                 raise LinkError(
                     f"link cycle: {link.path} -> {raw} leads back into a folder that contains it",
@@ -226,7 +235,7 @@ class Collector:
                 )
             self.add_tree(real, link.arc, link.rules, primary=False, copying=(*link.copying, real))
         else:
-            self._add(file_entry(link.arc, real, _stat(real)))
+            self._add(file_entry(link.arc, real, _stat(self.fs, real)))
 
     def _arc_of(self, real: str, context: Placement) -> str | None:
         """Where `real` lies in the artifact, if a placed folder holds it as an entry."""
@@ -260,26 +269,25 @@ class Collector:
         self.excluded.append(Excluded(arc, reason or "excluded"))
 
 
-def _scan(folder: str) -> list[os.DirEntry[str]]:
+def _scan(fs: Observed, folder: str) -> list[os.DirEntry[str]]:
     try:
-        with os.scandir(folder) as it:
-            return list(it)
+        return fs.scandir(folder)
     except PermissionError:
         raise SourceError(f"cannot read folder {folder}: permission denied", folder) from None
     except OSError as exc:
         raise SourceError(f"cannot read folder {folder}: {exc.strerror}", folder) from None
 
 
-def _lstat(path: str) -> os.stat_result:
+def _entry_stat(item: os.DirEntry[str]) -> os.stat_result:
     try:
-        return os.lstat(path)
+        return item.stat(follow_symlinks=False)
     except OSError as exc:
-        raise SourceError(f"cannot stat {path}: {exc.strerror}", path) from None
+        raise SourceError(f"cannot stat {item.path}: {exc.strerror}", item.path) from None
 
 
-def _stat(path: str) -> os.stat_result:
+def _stat(fs: Observed, path: str) -> os.stat_result:
     try:
-        st = os.stat(path)
+        st = fs.stat(path)
     except OSError as exc:
         raise SourceError(f"cannot stat {path}: {exc.strerror}", path) from None
     if not stat.S_ISREG(st.st_mode):
@@ -287,16 +295,16 @@ def _stat(path: str) -> os.stat_result:
     return st
 
 
-def _readlink(path: str) -> str:
+def _readlink(fs: Observed, path: str) -> str:
     try:
-        return os.readlink(path)
+        return fs.readlink(path)
     except OSError as exc:
         raise LinkError(f"cannot read link {path}: {exc.strerror}", path) from None
 
 
-def _realpath(path: str, arc: str, raw: str) -> str:
+def _realpath(fs: Observed, path: str, arc: str, raw: str) -> str:
     try:
-        return os.path.realpath(path, strict=True)
+        return fs.realpath(path, strict=True)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise LinkError(
@@ -308,8 +316,3 @@ def _realpath(path: str, arc: str, raw: str) -> str:
             path,
             raw,
         ) from None
-
-
-def real(path: Path | str) -> str:
-    """The canonical absolute form of a path, all links resolved."""
-    return os.path.realpath(path)

@@ -74,8 +74,8 @@ def test_a_file_that_changes_size_during_the_build_is_an_error(
     write(src / "index.js", "short")
     original = layout_module.build_layout
 
-    def grow_after_selection(context: Any) -> Any:
-        result = original(context)
+    def grow_after_selection(context: Any, fs: Any) -> Any:
+        result = original(context, fs)
         write(src / "index.js", "much longer than before")
         return result
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from conftest import Run, external, write
 
-from lambdazip_tf import __version__, cli
+from lambdazip_tf import __version__, cli, commands
 from lambdazip_tf.request import Request
 
 
@@ -99,7 +99,7 @@ def test_unexpected_errors_are_one_line_unless_debugging(
     def boom(*_args: object, **_kw: object) -> None:
         raise RuntimeError("surprise\nsecond line")
 
-    monkeypatch.setattr(cli, "build", boom)
+    monkeypatch.setattr(commands, "build", boom)
     run = external(run_cli, {"source_dir": str(tmp_path / "fn")})
     assert_one_line_error(run, "internal error", "RuntimeError", "surprise second line")
     monkeypatch.setenv("LAMBDAZIP_DEBUG", "1")

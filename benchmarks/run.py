@@ -1,0 +1,154 @@
+"""`make bench`: cold build, no-op and one-file-change times, as ratios to `zip -q -r -y -X -6`.
+
+The tree is benchmarks/app: a realistic production dependency set installed with `npm ci --omit=dev`
+from its committed lockfile (about 24,000 files). Every figure is the median of several rounds, and
+zip is timed on the same tree in the same rounds, because this machine is noisy; only ratios are
+compared with the targets of issue 5. The tool runs as Terraform runs it: the console script in
+external-program mode, a new process each time. Nothing is written into the repository except the
+app's node_modules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+APP = Path(__file__).resolve().parent / "app"
+TARGETS = {"cold": 0.60, "noop": 0.05, "change": 0.12}
+SIZE_TARGET = 1.01
+RSS_TARGET_MB = 250
+
+
+def _install(app: Path) -> None:
+    if not (app / "node_modules").is_dir():
+        print(f"installing {app.name}'s node_modules (npm ci --omit=dev) ...", file=sys.stderr)
+        subprocess.run(
+            ["npm", "ci", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=app,
+            check=True,
+        )
+
+
+def _timed(cmd: list[str], cwd: Path, stdin: str | None = None) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS in MB (the largest single process of the tree), stdout."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out, err = proc.communicate(stdin)
+    elapsed = time.perf_counter() - start
+    # ru_maxrss of RUSAGE_CHILDREN: the largest RSS of any process waited for so far (the tool,
+    # its workers, zip). Cold builds run first in a round and are the largest, so this is theirs.
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed: {err.strip()}")
+    return elapsed, rss, out
+
+
+def _tree_stats(app: Path) -> tuple[int, int]:
+    files = size = 0
+    for dirpath, _, filenames in os.walk(app):
+        for name in filenames:
+            st = os.lstat(os.path.join(dirpath, name))
+            files += 1
+            size += st.st_size
+    return files, size
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the table."""
+    parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (medians are reported)")
+    parser.add_argument("--app", type=Path, default=APP, help="the function folder to zip")
+    args = parser.parse_args(argv)
+    app: Path = args.app.resolve()
+    _install(app)
+    exe = str(Path(sys.executable).with_name("lambdazip-tf"))
+    files, size = _tree_stats(app)
+    handler = app / "index.js"
+    original = handler.read_bytes()
+    times: dict[str, list[float]] = {"zip": [], "cold": [], "noop": [], "change": []}
+    sizes: dict[str, int] = {}
+    rss_cold = 0
+    with tempfile.TemporaryDirectory(prefix="lambdazip-bench-") as tmp:
+        work = Path(tmp)
+        for round_ in range(args.rounds):
+            zip_path = work / f"zip-{round_}.zip"
+            seconds, _, _ = _timed(
+                ["zip", "-q", "-r", "-y", "-X", "-6", str(zip_path), "."], cwd=app
+            )
+            times["zip"].append(seconds)
+            sizes["zip"] = zip_path.stat().st_size
+            zip_path.unlink()
+            out = work / f"out-{round_}"
+            request = json.dumps({"source_dir": str(app), "output_dir": str(out)})
+            seconds, rss, stdout = _timed([exe], cwd=work, stdin=request)
+            times["cold"].append(seconds)
+            rss_cold = max(rss_cold, rss)
+            sizes["ours"] = int(json.loads(stdout)["output_size"])
+            seconds, _, stdout_noop = _timed([exe], cwd=work, stdin=request)
+            times["noop"].append(seconds)
+            assert json.loads(stdout_noop) == json.loads(stdout), "a no-op changed the result"
+            try:
+                handler.write_bytes(original + f"\n// bench round {round_}\n".encode())
+                seconds, _, stdout_change = _timed([exe], cwd=work, stdin=request)
+                times["change"].append(seconds)
+                assert (
+                    json.loads(stdout_change)["content_hash"] != json.loads(stdout)["content_hash"]
+                )
+            finally:
+                handler.write_bytes(original)
+            shutil.rmtree(out)
+    zip_median = statistics.median(times["zip"])
+    print(
+        f"\ntree: {app} ({files:,} files, {size / 1e6:.1f} MB); "
+        f"{args.rounds} rounds, medians; {os.cpu_count()} cores"
+    )
+    print(f"{'':28}{'seconds':>9}{'ratio to zip':>14}{'target':>10}")
+    print(f"{'zip -q -r -y -X -6':28}{zip_median:9.2f}{1:14.3f}")
+    labels = {
+        "cold": "cold build",
+        "noop": "no-op (artifact current)",
+        "change": "one file changed",
+    }
+    for key, label in labels.items():
+        median = statistics.median(times[key])
+        ratio = median / zip_median
+        ok = ratio <= TARGETS[key]
+        print(
+            f"{label:28}{median:9.2f}{ratio:14.3f}{'<= ' + str(TARGETS[key]):>10} "
+            f"{'ok' if ok else 'MISSED'}"
+        )
+    size_ratio = sizes["ours"] / sizes["zip"]
+    print(
+        f"{'zip size (MB)':28}{sizes['ours'] / 1e6:9.2f}{size_ratio:14.3f}"
+        f"{'<= ' + str(SIZE_TARGET):>10} {'ok' if size_ratio <= SIZE_TARGET else 'MISSED'}"
+        f"   (zip: {sizes['zip'] / 1e6:.2f} MB)"
+    )
+    print(
+        f"{'peak RSS, cold build (MB)':28}{rss_cold:9d}{'':14}{'<= ' + str(RSS_TARGET_MB):>10} "
+        f"{'ok' if rss_cold <= RSS_TARGET_MB else 'MISSED'}   (largest single process)"
+    )
+    print(
+        "all rounds (s): "
+        + "; ".join(f"{k} " + ", ".join(f"{t:.2f}" for t in v) for k, v in times.items())
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

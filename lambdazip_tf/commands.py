@@ -1,0 +1,199 @@
+"""The command line's subcommands and the full external-mode build (imported only when needed).
+
+`cli.py` answers a no-change external-mode run from the snapshot before this module, pydantic and
+the pipeline are imported (snapshot.py); everything else comes through here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import __version__, snapshot
+from .errors import RequestError
+from .jsonio import decode_json
+from .pipeline import Outcome, build, dry_run, ensure
+from .report import plan_json, plan_text
+from .request import Request, parse_request
+
+PROG = "lambdazip-tf"
+
+# Request list keys and the repeatable flag that fills each (`--exclude A --exclude B`).
+_LIST_FLAGS = {
+    "excludes": "exclude",
+    "exclude_packages": "exclude-package",
+    "allowed_roots": "allowed-root",
+}
+_BOOL_KEYS = ("include_dev_dependencies", "layer")
+
+_DESCRIPTION = """\
+Build a deterministic, symlink-preserving AWS Lambda zip of a Node.js function with exactly its
+production node_modules, and report its path and base64 sha256 (source_code_hash).
+
+With no arguments, read one JSON request object on stdin and print one JSON object of strings on
+stdout: the protocol of Terraform's external data source."""
+
+_EPILOG = """\
+Request keys (JSON on stdin or in --request FILE; lists may be jsonencode()d strings):
+  {keys}
+
+Environment: SOURCE_DATE_EPOCH sets every entry's timestamp (clamped to 1980);
+LAMBDAZIP_DEBUG=1 shows tracebacks; LAMBDAZIP_JOBS=N caps worker processes;
+LAMBDAZIP_NO_CACHE=1 disables the cache; LAMBDAZIP_CACHE_MAX_MB bounds the member store."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    keys = "\n  ".join(
+        f"{name:<25} {field.description}" for name, field in Request.model_fields.items()
+    )
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=_DESCRIPTION,
+        epilog=_EPILOG.format(keys=keys),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    build_p = sub.add_parser("build", help="build the artifacts and print the result as JSON")
+    plan_p = sub.add_parser(
+        "plan", help="dry run: show what would be zipped and whether the artifact is current"
+    )
+    ensure_p = sub.add_parser(
+        "ensure",
+        help="apply-time helper: rebuild if missing or stale, then verify the planned sha256",
+    )
+    for p in (build_p, plan_p, ensure_p):
+        _add_request_flags(p)
+    plan_p.add_argument("--json", action="store_true", help="print the dry run as JSON")
+    ensure_p.add_argument(
+        "--expect-sha256",
+        required=True,
+        metavar="B64",
+        help="the planned output_base64sha256; exit 1 when the artifact differs",
+    )
+    ensure_p.add_argument(
+        "--expect-layer-sha256",
+        metavar="B64",
+        help="the planned layer_output_base64sha256 (with --layer)",
+    )
+    return parser
+
+
+def _add_request_flags(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--request",
+        metavar="FILE",
+        help="JSON request file ('-' for stdin); flags below override its keys",
+    )
+    source.add_argument(
+        "--request-json",
+        metavar="JSON",
+        help="the JSON request itself (what the Terraform module's provisioner passes)",
+    )
+    for name, field in Request.model_fields.items():
+        help_text = field.description or ""
+        if name in _LIST_FLAGS:
+            flag = _LIST_FLAGS[name]
+            parser.add_argument(
+                f"--{flag}",
+                dest=name,
+                action="append",
+                metavar="VALUE",
+                help=f"{help_text} Repeat for several; given flags replace the default; "
+                "one empty value means an empty list.",
+            )
+        elif name in _BOOL_KEYS:
+            parser.add_argument(
+                f"--{name.replace('_', '-')}",
+                dest=name,
+                action="store_true",
+                default=None,
+                help=help_text,
+            )
+        else:
+            parser.add_argument(
+                f"--{name.replace('_', '-')}", dest=name, metavar=name.upper(), help=help_text
+            )
+
+
+def _request_from_args(args: argparse.Namespace, stdin: TextIO) -> Request:
+    data: dict[str, Any] = {}
+    if args.request:
+        data = _load_request_file(args.request, stdin)
+    elif args.request_json is not None:
+        data = _as_object(decode_json(args.request_json, "--request-json"))
+    for name in Request.model_fields:
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        if name in _LIST_FLAGS:
+            value = [v for v in value if v != ""]
+        data[name] = value
+    if "source_dir" not in data:
+        raise RequestError("give --source-dir or a --request file with source_dir", "source_dir")
+    return parse_request(data)
+
+
+def _load_request_file(name: str, stdin: TextIO) -> dict[str, Any]:
+    try:
+        text = stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RequestError(f"cannot read request file {name}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise RequestError(f"request file {name} is not UTF-8 text") from None
+    return _as_object(decode_json(text, f"request file {name}"))
+
+
+def _as_object(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        parse_request(data)  # raises the "must be a JSON object" error
+    return dict(data)
+
+
+def build_external(data: Any, text: str, stdout: TextIO) -> None:
+    """External mode's full path: validate, build, record the fast-path snapshot, answer."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if not isinstance(value, str) and key in Request.model_fields:
+                raise RequestError(
+                    f"request key {key!r} must be a string (Terraform's external data source "
+                    "sends only strings; pass lists with jsonencode())",
+                    key,
+                )
+    request = parse_request(data)
+    outcome = build(request, snapshot_key=snapshot.snapshot_key(text, Path.cwd()))
+    # One object of strings, one line, nothing else: Terraform parses stdout whole.
+    stdout.write(json.dumps(outcome.result().as_strings(), sort_keys=True) + "\n")
+
+
+def _print_plan(outcome: Outcome, as_json: bool, out: TextIO) -> None:
+    if as_json:
+        out.write(json.dumps(plan_json(outcome), indent=2, sort_keys=True) + "\n")
+    else:
+        out.write(plan_text(outcome))
+
+
+def run_command(args_list: list[str], stdin: TextIO, stdout: TextIO) -> int:
+    """Run `build`, `plan` or `ensure`; argparse handles --help, --version and usage errors."""
+    args = _parser().parse_args(args_list)
+    if args.command is None:
+        _parser().print_help(sys.stderr)
+        return 1
+    request = _request_from_args(args, stdin)
+    if args.command == "build":
+        outcome = build(request)
+        stdout.write(json.dumps(outcome.result().as_strings(), indent=2, sort_keys=True) + "\n")
+    elif args.command == "plan":
+        _print_plan(dry_run(request), args.json, stdout)
+    else:
+        outcome = ensure(request, args.expect_sha256, args.expect_layer_sha256)
+        state = "was current" if outcome.current else "was rebuilt"
+        sys.stderr.write(
+            f"{PROG}: {outcome.function.path} {state} and matches the plan "
+            f"({outcome.function.base64sha256})\n"
+        )
+    return 0

@@ -1,0 +1,137 @@
+"""Every file-system fact a selection depends on, recorded so that a later run can re-check them.
+
+The selection (layout, crawl, link policy) reads the file system only through `Observed`. Each read
+is remembered as (operation, path, result). Replaying them (`still_true`) is the no-change fast
+path of DESIGN 7: if every folder, file and probe answers as it did, the selection is the same, so
+the entries, the content hash and the artifact are the same, and the previous result stands.
+
+Why this is sound:
+- A folder is recorded by its stat key (mtime_ns, ctime_ns, inode, device), taken *before* it is
+  listed. Adding, removing or renaming an entry changes the folder's mtime and ctime, so a listing
+  that could differ is always caught; a change racing the listing leaves a newer key than the one
+  recorded.
+- A file is recorded by its stat key (size, mtime_ns, ctime_ns, inode, device): content edits,
+  mode changes and replacements all change it.
+- Probes (is it a folder, does it exist, where does this link lead, what does it say) are
+  recorded with their answers, including "no".
+- git's racy-timestamp rule applies to folders and files alike: anything modified within RACY_NS
+  of the recording is not trusted, because a second change in the same timestamp tick would keep
+  the same key.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from collections.abc import Sequence
+from typing import Any
+
+RACY_NS = 2_000_000_000
+
+Fact = tuple[str, str, Any]
+
+
+def _key(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
+class Observed:
+    """File-system reads for the selection, each one remembered."""
+
+    def __init__(self) -> None:
+        self.started_ns = time.time_ns()
+        self.facts: list[Fact] = []
+
+    def _note(self, op: str, path: str, result: Any) -> Any:
+        self.facts.append((op, path, result))
+        return result
+
+    def isdir(self, path: str) -> bool:
+        """os.path.isdir, recorded."""
+        return bool(self._note("isdir", path, os.path.isdir(path)))
+
+    def isfile(self, path: str) -> bool:
+        """os.path.isfile, recorded."""
+        return bool(self._note("isfile", path, os.path.isfile(path)))
+
+    def exists(self, path: str) -> bool:
+        """os.path.exists, recorded."""
+        return bool(self._note("exists", path, os.path.exists(path)))
+
+    def lexists(self, path: str) -> bool:
+        """os.path.lexists, recorded."""
+        return bool(self._note("lexists", path, os.path.lexists(path)))
+
+    def realpath(self, path: str, strict: bool = False) -> str:
+        """os.path.realpath, recorded (with the error, when strict and it fails)."""
+        try:
+            result = os.path.realpath(path, strict=strict)
+        except OSError as exc:
+            self._note("realpath_strict", path, f"errno {exc.errno}")
+            raise
+        return str(self._note("realpath_strict" if strict else "realpath", path, result))
+
+    def readlink(self, path: str) -> str:
+        """os.readlink, recorded."""
+        return str(self._note("readlink", path, os.readlink(path)))
+
+    def scandir(self, folder: str) -> list[os.DirEntry[str]]:
+        """The folder's entries; its stat key is recorded before it is listed."""
+        self._note("folder", folder, _key(os.stat(folder)))
+        with os.scandir(folder) as it:
+            return list(it)
+
+    def read_bytes(self, path: str) -> bytes:
+        """A small file's content (package.json); its stat key is recorded before the read."""
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(path)
+        self._note("file", path, _key(st))
+        with open(path, "rb") as f:
+            return f.read()
+
+    def stat(self, path: str) -> os.stat_result:
+        """os.stat of a file whose content will be zipped, recorded."""
+        st = os.stat(path)
+        self._note("file", path, _key(st))
+        return st
+
+
+def still_true(
+    facts: Sequence[Fact], files: Sequence[tuple[str, tuple[int, ...]]], recorded_ns: int
+) -> bool:
+    """True when every recorded fact and every zipped file's stat key still hold."""
+    horizon = recorded_ns - RACY_NS
+    try:
+        for path, key in files:
+            st = os.lstat(path)
+            if _key(st) != key or st.st_mtime_ns >= horizon:
+                return False
+        for op, path, expected in facts:
+            if op in ("folder", "file"):
+                st = os.stat(path)
+                if _key(st) != expected or st.st_mtime_ns >= horizon:
+                    return False
+            elif op == "realpath_strict":
+                try:
+                    got: Any = os.path.realpath(path, strict=True)
+                except OSError as exc:
+                    got = f"errno {exc.errno}"
+                if got != expected:
+                    return False
+            elif _PROBES[op](path) != expected:
+                return False
+    except (OSError, KeyError, ValueError):
+        return False
+    return True
+
+
+_PROBES: dict[str, Any] = {
+    "isdir": os.path.isdir,
+    "isfile": os.path.isfile,
+    "exists": os.path.exists,
+    "lexists": os.path.lexists,
+    "realpath": os.path.realpath,
+    "readlink": os.readlink,
+}

@@ -1,0 +1,131 @@
+"""The no-change fast path of external-program mode (DESIGN 7; issue 5).
+
+Terraform runs the data source on every plan and refresh with the same query, so the same stdin
+text. After a successful build, the pipeline stores a snapshot under a key made of that text, the
+working folder, SOURCE_DATE_EPOCH and the tool's version: the file-system facts its selection read
+(fsview.py), the stat keys of every zipped file, the artifacts' stat keys and the result. The next
+run with the same key replays those facts; if all hold, the previous result is printed as it is.
+
+This module must not import pydantic or the pipeline: skipping their import is a third of what the
+fast path saves. Anything that fails here (no cache, a changed fact, a corrupt snapshot) means
+"take the full path", never an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import marshal
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .cache import CACHE_NAME, KEEP_RECENT_NS
+from .fsview import still_true
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OUTPUT_DIR = ".lambdazip"
+SNAPSHOT_FORMAT = "1"
+
+
+def output_dir_for(
+    output_path: str | Path | None, output_dir: str | Path | None, cwd: Path
+) -> Path:
+    """Where artifacts and the cache go (DESIGN 3): beside output_path, or output_dir."""
+    if output_path:
+        return (cwd / output_path).parent
+    return cwd / (output_dir or DEFAULT_OUTPUT_DIR)
+
+
+def snapshot_key(text: str, cwd: Path) -> str:
+    """What identifies a request as Terraform sends it, for this tool version."""
+    material = [SNAPSHOT_FORMAT, __version__, text, str(cwd), os.environ.get("SOURCE_DATE_EPOCH")]
+    return hashlib.sha256(json.dumps(material).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def encode(
+    facts: list[Any],
+    files: list[tuple[str, Any]],
+    recorded_ns: int,
+    result: dict[str, str],
+    artifacts: list[str],
+    warnings: list[str],
+) -> bytes:
+    """A snapshot as stored in the cache."""
+    keys = []
+    for path in artifacts:
+        st = os.stat(path)
+        keys.append((path, (st.st_size, st.st_mtime_ns, st.st_ino)))
+    data = {
+        "facts": facts,
+        "files": files,
+        "recorded_ns": recorded_ns,
+        "result": result,
+        "artifacts": keys,
+        "warnings": warnings,
+    }
+    return marshal.dumps(data)
+
+
+def current_result(text: str, cwd: Path) -> tuple[dict[str, str], list[str]] | None:
+    """The recorded (result, warnings) when nothing the last build read has changed."""
+    if os.environ.get("LAMBDAZIP_NO_CACHE"):
+        return None
+    try:
+        request = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(request, dict) or not all(isinstance(v, str) for v in request.values()):
+        return None
+    folder = output_dir_for(request.get("output_path"), request.get("output_dir"), cwd)
+    database = folder / CACHE_NAME
+    if not database.is_file():
+        return None
+    key = snapshot_key(text, cwd)
+    try:
+        db = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
+        try:
+            row = db.execute("SELECT data, used_ns FROM snapshots WHERE key = ?", (key,)).fetchone()
+        finally:
+            db.close()
+        if row is None:
+            return None
+        snap = marshal.loads(row[0])
+        for path, expected in snap["artifacts"]:
+            st = os.stat(path)
+            if (st.st_size, st.st_mtime_ns, st.st_ino) != tuple(expected):
+                return None
+        if not still_true(snap["facts"], snap["files"], snap["recorded_ns"]):
+            return None
+        result = dict(snap["result"])
+        warnings = list(snap["warnings"])
+    except (sqlite3.Error, OSError, ValueError, EOFError, TypeError, KeyError) as exc:
+        log.debug("fast path not taken: %s", exc)
+        return None
+    if time.time_ns() - row[1] > KEEP_RECENT_NS // 4:
+        _mark_used(database, key, [path for path, _ in snap["artifacts"]])
+    return result, warnings
+
+
+def _mark_used(database: Path, key: str, artifacts: list[str]) -> None:
+    """Keep what the fast path returned from being pruned (at most one write in 15 minutes)."""
+    try:
+        db = sqlite3.connect(database, timeout=5, isolation_level=None)
+        try:
+            now = time.time_ns()
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany(
+                "UPDATE artifacts SET used_ns = ? WHERE path = ?",
+                [(now, path) for path in artifacts],
+            )
+            db.execute("UPDATE snapshots SET used_ns = ? WHERE key = ?", (now, key))
+            db.execute("COMMIT")
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        log.debug("could not mark artifacts as used: %s", exc)
