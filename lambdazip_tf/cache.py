@@ -36,12 +36,12 @@ from typing import Any
 
 from .archive import Record
 from .entries import StatKey
+from .fsview import RACY_NS
 
 log = logging.getLogger(__name__)
 
 CACHE_NAME = ".lambdazip-cache.sqlite3"
 SCHEMA = "lambdazip-tf cache 5"
-RACY_NS = 2_000_000_000
 DEFAULT_STORE_LIMIT = 512 * 1024 * 1024  # LAMBDAZIP_CACHE_MAX_MB overrides
 KEEP_RECENT_NS = 3600 * 1_000_000_000  # never prune an artifact used in the last hour
 
@@ -151,7 +151,8 @@ class Cache:
         if self._files is None:
             self._files = self._load_digests()
         hit = self._files.get(path)
-        if hit is None or hit[:5] != key or key[1] + RACY_NS >= hit[6]:
+        # Racy: modified (mtime) or changed (ctime) too close to when it was read (fsview.py).
+        if hit is None or hit[:5] != key or max(key[1], key[2]) + RACY_NS >= hit[6]:
             return None
         return hit[5]
 

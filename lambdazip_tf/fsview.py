@@ -14,9 +14,11 @@ Why this is sound:
   mode changes and replacements all change it.
 - Probes (is it a folder, does it exist, where does this link lead, what does it say) are
   recorded with their answers, including "no".
-- git's racy-timestamp rule applies to folders and files alike: anything modified within RACY_NS
-  of the recording is not trusted, because a second change in the same timestamp tick would keep
-  the same key.
+- git's racy-timestamp rule applies to folders and files alike: anything whose mtime or ctime is
+  within RACY_NS of the recording is not trusted, because a second change in the same timestamp
+  tick would keep the same key. ctime counts too: it cannot be set back, but the kernel stamps
+  it from a coarse clock, so an edit that restores the mtime may leave it unchanged if it lands
+  in the same tick as the recording.
 """
 
 from __future__ import annotations
@@ -106,12 +108,12 @@ def still_true(
     try:
         for path, key in files:
             st = os.lstat(path)
-            if _key(st) != key or st.st_mtime_ns >= horizon:
+            if _key(st) != key or max(st.st_mtime_ns, st.st_ctime_ns) >= horizon:
                 return False
         for op, path, expected in facts:
             if op in ("folder", "file"):
                 st = os.stat(path)
-                if _key(st) != expected or st.st_mtime_ns >= horizon:
+                if _key(st) != expected or max(st.st_mtime_ns, st.st_ctime_ns) >= horizon:
                     return False
             elif op == "realpath_strict":
                 try:

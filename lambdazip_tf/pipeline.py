@@ -261,10 +261,12 @@ def _produce(
     timestamp = dos_timestamp(os.environ.get("SOURCE_DATE_EPOCH"))
     digests = _known_digests(entries, cache)
     planned: str | None = None
-    if digests:
+    stamp = f"{timestamp[0]}:{timestamp[1]}"
+    previous = cache.previous(level, stamp, prefer=namer("").name[:-4])
+    if digests or previous is not None:
         # A warm cache: hash only what it lacks (edited or racy files), so that "nothing
-        # changed" is decided without compressing anything. A cold build skips this and hashes
-        # while it compresses, reading each file once.
+        # changed" is decided, and unchanged records copied, without compressing anything. A
+        # cold build skips this and hashes while it compresses, reading each file once.
         for entry in entries:
             if entry.kind == "file" and entry.source not in digests:
                 assert entry.source is not None and entry.stat_key is not None
@@ -277,8 +279,7 @@ def _produce(
         log.debug("content hash %s (%d digests cached)", planned[:16], len(digests))
         if record is not None and record.content_hash == planned:
             return _facts_from_record(path, record, entries)
-    stamp = f"{timestamp[0]}:{timestamp[1]}"
-    source = _Source.open(cache.previous(level, stamp, prefer=namer("").name[:-4]))
+    source = _Source.open(previous)
     plan = [source.decide(entry, digests) for entry in entries]
     todo = [e for e, (how, _) in zip(entries, plan, strict=True) if how == "pack"]
     log.debug("rebuild: %d of %d entries to compress", len(todo), len(entries))

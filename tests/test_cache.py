@@ -1,0 +1,227 @@
+"""The cache never changes a result (issue 5; DESIGN 7).
+
+Every build here runs twice: through the external-program mode with the cache (fast path,
+snapshots, stat cache, member store) and with LAMBDAZIP_NO_CACHE=1 into another folder. The zips
+must be byte-identical whatever happened to the tree in between, including edits made to defeat
+a stat cache: same size, mtime restored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import external, link, write
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lambdazip_tf.cache import CACHE_NAME, Cache
+
+OLD = 1_000_000_000  # 2001: far outside the racy window
+
+
+def _age(root: Path) -> None:
+    """Set every mtime back: a cache keyed on mtime alone would now miss every change."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            os.utime(Path(dirpath) / name, (OLD, OLD), follow_symlinks=False)
+    os.utime(root, (OLD, OLD))
+
+
+def _both(run_cli: Any, src: Path, base: Path, monkeypatch: pytest.MonkeyPatch) -> bytes:
+    request = {"source_dir": str(src), "output_dir": str(base / "cached")}
+    cached = external(run_cli, request)
+    assert cached.code == 0, cached.stderr
+    monkeypatch.setenv("LAMBDAZIP_NO_CACHE", "1")
+    try:
+        fresh = external(run_cli, {"source_dir": str(src), "output_dir": str(base / "fresh")})
+    finally:
+        monkeypatch.delenv("LAMBDAZIP_NO_CACHE")
+    assert fresh.code == 0, fresh.stderr
+    got, want = cached.json(), fresh.json()
+    assert Path(got["output_path"]).read_bytes() == Path(want["output_path"]).read_bytes()
+    for key in ("content_hash", "output_base64sha256", "file_count", "symlink_count"):
+        assert got[key] == want[key]
+    return Path(got["output_path"]).read_bytes()
+
+
+def _mutate(src: Path, action: str, n: int) -> None:
+    files = sorted(p for p in src.rglob("*") if p.is_file() and not p.is_symlink())
+    target = files[n % len(files)] if files else None
+    if action == "edit" and target:
+        target.write_text(target.read_text() + f"// edit {n}\n")
+    elif action == "same_size" and target:
+        st_ = target.stat()
+        data = bytearray(target.read_bytes() or b"x")
+        data[0] = (data[0] + 1) % 128 or 65
+        target.write_bytes(bytes(data))
+        os.utime(target, ns=(st_.st_atime_ns, st_.st_mtime_ns))  # mtime restored
+    elif action == "rename" and target and target.name != "package.json":
+        target.rename(target.with_name(f"renamed{n}-{target.name}"))
+    elif action == "chmod" and target:
+        target.chmod(target.stat().st_mode ^ 0o111)
+    elif action == "retarget":
+        alias = src / "lib" / "alias.js"
+        if alias.is_symlink():
+            alias.unlink()
+        others = [f for f in files if f.parent == src / "lib" and f.name != "alias.js"]
+        if others:
+            os.symlink(others[n % len(others)].name, alias)
+    elif action == "delete" and target and len(files) > 2 and target.name != "index.js":
+        target.unlink()
+    elif action == "add":
+        write(src / "lib" / f"new{n}.js", f"module.exports = {n};\n")
+    elif action == "add_dir":
+        write(src / f"dir{n}" / "inner.js", "x\n")
+    alias = src / "lib" / "alias.js"
+    if alias.is_symlink() and not alias.exists():  # a rename or delete took its target
+        alias.unlink()
+        remaining = sorted(p.name for p in (src / "lib").iterdir() if not p.is_symlink())
+        if remaining:
+            os.symlink(remaining[0], alias)
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(
+                ["edit", "same_size", "rename", "chmod", "retarget", "delete", "add", "add_dir"]
+            ),
+            st.integers(min_value=0, max_value=50),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_cached_builds_equal_cache_free_builds(
+    steps: list[tuple[str, int]],
+    tmp_path_factory: pytest.TempPathFactory,
+    run_cli: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    base = tmp_path_factory.mktemp("cache")
+    src = base / "fn"
+    write(src / "index.js", "exports.handler = async () => 1;\n")
+    write(src / "lib" / "a.js", "module.exports = 'a';\n")
+    write(src / "lib" / "b.js", "module.exports = 'bb';\n")
+    link(src / "lib" / "alias.js", "a.js")
+    _age(src)
+    previous = _both(run_cli, src, base, monkeypatch)
+    for action, n in steps:
+        _mutate(src, action, n)
+        _age(src)
+        current = _both(run_cli, src, base, monkeypatch)
+        if action in ("edit", "same_size", "rename", "chmod", "add", "add_dir"):
+            assert current != previous, f"{action} did not change the zip"
+        previous = current
+        assert _both(run_cli, src, base, monkeypatch) == current  # and the no-op agrees
+
+
+def _debug_lines(run_cli: Any, request: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("LAMBDAZIP_DEBUG", "1")
+    try:
+        run = external(run_cli, request)
+    finally:
+        monkeypatch.delenv("LAMBDAZIP_DEBUG")
+        logging.getLogger("lambdazip_tf").setLevel(logging.WARNING)
+    assert run.code == 0, run.stderr
+    return run.stderr
+
+
+@pytest.mark.slow
+def test_fast_path_and_incremental_rebuild_outside_the_racy_window(
+    tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "fn"
+    for i in range(40):
+        write(src / "lib" / f"m{i}.js", f"module.exports = {i};\n" * 50)
+    write(src / "index.js", "exports.handler = async () => 1;\n")
+    request = {"source_dir": str(src), "output_dir": str(tmp_path / "out")}
+    first = external(run_cli, request).json()
+    time.sleep(2.1)  # leave the racy window: from now on the cache is trusted
+    # The first build's facts were racy (files written just before it): this run checks by
+    # hashing, finds the artifact current without compressing, and records trusted facts.
+    lines = _debug_lines(run_cli, request, monkeypatch)
+    assert "layout:" in lines
+    assert "rebuild" not in lines
+    assert _debug_lines(run_cli, request, monkeypatch) == ""  # the fast path logs nothing
+    again = external(run_cli, request).json()
+    assert again == first
+    target = src / "lib" / "m7.js"
+    before = target.stat()
+    target.write_text(target.read_text().replace("7", "Z", 1))  # same size, new content
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))  # and the same mtime
+    lines = _debug_lines(run_cli, request, monkeypatch)
+    assert "rebuild: 1 of 42 entries to compress" in lines  # the member store did the rest
+    changed = external(run_cli, request).json()
+    assert changed["content_hash"] != first["content_hash"]
+    monkeypatch.setenv("LAMBDAZIP_NO_CACHE", "1")
+    fresh = external(run_cli, {**request, "output_dir": str(tmp_path / "fresh")}).json()
+    assert Path(fresh["output_path"]).read_bytes() == Path(changed["output_path"]).read_bytes()
+
+
+def test_a_corrupt_or_foreign_cache_heals_itself(tmp_path: Path, run_cli: Any) -> None:
+    src = tmp_path / "fn"
+    write(src / "index.js", "x")
+    request = {"source_dir": str(src), "output_dir": str(tmp_path / "out")}
+    first = external(run_cli, request).json()
+    database = tmp_path / "out" / CACHE_NAME
+    database.write_bytes(b"this is not a database" * 100)
+    healed = external(run_cli, request)
+    assert healed.code == 0
+    assert healed.json() == first
+    assert "starting a new one" in healed.stderr
+    with sqlite3.connect(database) as db:
+        db.execute("UPDATE meta SET value = 'lambdazip-tf cache 0' WHERE key = 'schema'")
+    again = external(run_cli, request)
+    assert again.code == 0
+    assert again.json() == first
+
+
+def test_the_store_is_pruned_least_recently_used_first(tmp_path: Path, run_cli: Any) -> None:
+    src = tmp_path / "fn"
+    out = tmp_path / "out"
+    paths = []
+    for i in range(3):
+        write(src / "index.js", f"version {i}\n" * 1000)
+        paths.append(external(run_cli, {"source_dir": str(src), "output_dir": str(out)}).json())
+    with sqlite3.connect(out / CACHE_NAME) as db:
+        # Pretend the first two were last used long ago, the oldest first.
+        for age, data in ((3, paths[0]), (2, paths[1])):
+            db.execute(
+                "UPDATE artifacts SET used_ns = ? WHERE path = ?",
+                (time.time_ns() - age * 3_600_000_000_000, data["output_path"]),
+            )
+    cache = Cache(out, str(src))
+    size = Path(paths[2]["output_path"]).stat().st_size
+    deleted = cache.prune(keep=[Path(paths[2]["output_path"])], limit=2 * size)
+    cache.close()
+    assert deleted == [paths[0]["output_path"]]
+    assert not Path(paths[0]["output_path"]).exists()
+    assert Path(paths[1]["output_path"]).exists()
+    assert Path(paths[2]["output_path"]).exists()
+    rebuilt = external(run_cli, {"source_dir": str(src), "output_dir": str(out)}).json()
+    assert rebuilt == paths[2]
+
+
+def test_plan_reads_the_cache_but_writes_nothing(tmp_path: Path, run_cli: Any) -> None:
+    src = tmp_path / "fn"
+    write(src / "index.js", "x")
+    out = tmp_path / "out"
+    external(run_cli, {"source_dir": str(src), "output_dir": str(out)})
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    report = run_cli(["plan", "--json", "--source-dir", str(src), "--output-dir", str(out)])
+    assert json.loads(report.stdout)["current"] is True
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
