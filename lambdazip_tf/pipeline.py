@@ -133,6 +133,7 @@ def build(request: Request, cwd: Path | None = None, *, snapshot_key: str | None
                 ),
             )
         cache.prune(keep=[f.path for f in (fn, layer) if f is not None])
+        _remove_stale_temps(context.output_dir)
     finally:
         cache.close()
     log.debug("build done in %.3f s", time.perf_counter() - started)
@@ -423,6 +424,27 @@ def _inspect(
         return _facts_from_record(path, record, entries)
     files, links, size = _counts(entries)
     return ZipFacts(path, digest, b"", "", 0, files, links, size)
+
+
+STALE_TEMP_NS = 3600 * 1_000_000_000
+
+
+def _remove_stale_temps(folder: Path) -> None:
+    """Delete temporary zips that a killed build left (never a running build's: too young)."""
+    now = time.time_ns()
+    try:
+        with os.scandir(folder) as it:
+            for item in it:
+                if (
+                    item.name.startswith(".")
+                    and item.name.endswith(".tmp")
+                    and ".zip." in item.name
+                ):
+                    with contextlib.suppress(OSError):
+                        if now - item.stat(follow_symlinks=False).st_mtime_ns > STALE_TEMP_NS:
+                            os.unlink(item.path)
+    except OSError:
+        pass
 
 
 def _temp_in(folder: Path, final_name: str) -> tuple[int, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -96,6 +97,14 @@ class Request(BaseModel):
             raise ValueError("expected a list of strings")
         return value
 
+    @field_validator("source_dir", mode="before")
+    @classmethod
+    def _source_given(cls, value: Any) -> Any:
+        # Path("") would silently mean the current folder.
+        if value == "":
+            raise ValueError("must not be empty")
+        return value
+
     @field_validator(
         "output_dir", "output_path", "name", "runtime", "node_modules_link", mode="before"
     )
@@ -109,14 +118,36 @@ class Request(BaseModel):
     def _absolute_link(cls, value: str | None) -> str | None:
         if value is not None and (not value.startswith("/") or "\0" in value):
             raise ValueError("must be an absolute path such as /opt/nodejs/node_modules")
+        if value is not None and not _encodable(value):
+            raise ValueError("must be valid UTF-8 text")
         return value
 
     @field_validator("source_dir", "output_dir", "output_path")
     @classmethod
-    def _no_nul(cls, value: Path | None) -> Path | None:
-        if value is not None and ("\0" in str(value) or str(value) == ""):
-            raise ValueError("must be a non-empty path")
+    def _valid_path(cls, value: Path | None) -> Path | None:
+        if value is not None and "\0" in str(value):
+            raise ValueError("must not contain a NUL character")
+        if value is not None and not _encodable(str(value)):
+            raise ValueError("is not a valid file name on this system")
         return value
+
+    @field_validator("allowed_roots")
+    @classmethod
+    def _valid_roots(cls, value: tuple[Path, ...] | None) -> tuple[Path, ...] | None:
+        for root in value or ():
+            if "\0" in str(root) or not _encodable(str(root)):
+                raise ValueError(f"{str(root)[:60]!r} is not a valid file name on this system")
+        return value
+
+
+def _encodable(text: str) -> bool:
+    # JSON can carry lone surrogates ("\ud800"); the OS cannot take them as a file name.
+    try:
+        os.fsencode(text)
+        text.encode("utf-8", "surrogateescape")
+    except UnicodeError:
+        return False
+    return True
 
 
 def parse_request(data: Any) -> Request:
