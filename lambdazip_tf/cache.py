@@ -37,13 +37,12 @@ from typing import Any
 from .archive import Record
 from .entries import StatKey
 from .fsview import RACY_NS
+from .snapshot import CACHE_NAME, KEEP_RECENT_NS
 
 log = logging.getLogger(__name__)
 
-CACHE_NAME = ".lambdazip-cache.sqlite3"
 SCHEMA = "lambdazip-tf cache 5"
 DEFAULT_STORE_LIMIT = 512 * 1024 * 1024  # LAMBDAZIP_CACHE_MAX_MB overrides
-KEEP_RECENT_NS = 3600 * 1_000_000_000  # never prune an artifact used in the last hour
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -294,12 +293,15 @@ class Cache:
 
     # -- fast-path snapshots (snapshot.py) ------------------------------------------------
 
-    def save_snapshot(self, key: str, data: bytes) -> None:
-        """Store a request's snapshot, keeping only the most recently used ones."""
+    def save_snapshot(self, key: str, data: bytes | None) -> None:
+        """Store a request's snapshot (None: forget it), keeping the most recently used ones."""
         if self._db is None or self.readonly:
             return
         try:
             with _transaction(self._db):
+                if data is None:
+                    self._db.execute("DELETE FROM snapshots WHERE key = ?", (key,))
+                    return
                 self._db.execute(
                     "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?)",
                     (key, data, time.time_ns()),

@@ -13,7 +13,6 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import NoReturn, TextIO
 
 from .errors import LambdazipError, RequestError
@@ -37,7 +36,7 @@ def _external(stdin: TextIO, stdout: TextIO) -> None:
     data = decode_json(text, "stdin")
     # The no-change fast path: answered from the last build's snapshot, before pydantic and
     # the pipeline are imported (a third of its cost; issue 5).
-    fast = current_result(text, Path.cwd())
+    fast = current_result(text, os.getcwd())
     if fast is not None:
         result, warnings = fast
         for warning in warnings:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -165,7 +166,7 @@ def build_external(data: Any, text: str, stdout: TextIO) -> None:
                     key,
                 )
     request = parse_request(data)
-    outcome = build(request, snapshot_key=snapshot.snapshot_key(text, Path.cwd()))
+    outcome = build(request, snapshot_key=snapshot.snapshot_key(text, os.getcwd()))
     # One object of strings, one line, nothing else: Terraform parses stdout whole.
     stdout.write(json.dumps(outcome.result().as_strings(), sort_keys=True) + "\n")
 

@@ -7,7 +7,10 @@ to do; the offending path or package is kept as an attribute for tests and calle
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class LambdazipError(Exception):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import stat
+import struct
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -100,20 +101,71 @@ class Observed:
         return st
 
 
-def still_true(
-    facts: Sequence[Fact], files: Sequence[tuple[str, tuple[int, ...]]], recorded_ns: int
-) -> bool:
-    """True when every recorded fact and every zipped file's stat key still hold."""
+def racy(facts: Sequence[Fact], keys: Sequence[tuple[int, ...]], recorded_ns: int) -> bool:
+    """True when any folder or file changed too close to the recording to be trusted."""
     horizon = recorded_ns - RACY_NS
+    stamps = [k for op, _, k in facts if op in ("folder", "file")]
+    return any(max(k[1], k[2]) >= horizon for k in (*stamps, *keys))
+
+
+def pack_files(files: Sequence[tuple[str, tuple[int, ...]]]) -> tuple[str, bytes]:
+    """Zipped files' paths and stat keys in a compact form that loads in milliseconds."""
+    paths = "\0".join(path for path, _ in files)
+    keys = struct.pack(f"={5 * len(files)}q", *(n for _, key in files for n in key))
+    return paths, keys
+
+
+def still_true(facts: Sequence[Fact], paths: str, keys: bytes) -> bool:
+    """True when every recorded fact and every zipped file's stat key still hold.
+
+    The snapshot was stored only if nothing in it was racy (`racy`), so equality is enough.
+    The files are checked in two processes: a stat per file is the whole cost of the no-change
+    path, and a forked child has its own interpreter lock (0.15 s became 0.10 s on 24,500 files).
+    """
+    listed = paths.split("\0") if paths else []
+    expected = list(struct.iter_unpack("=5q", keys))
+    if len(listed) != len(expected):
+        return False
+    # The parent also checks the facts (a stat or a probe each): balance the stats.
+    cut = max(0, (len(listed) - len(facts)) // 2)
+    child = _fork_check(listed[cut:], expected[cut:]) if len(listed) > 2000 else None
+    mine = (listed, expected) if child is None else (listed[:cut], expected[:cut])
+    ok = _files_hold(*mine) and _facts_hold(facts)
+    if child is not None:
+        _, status = os.waitpid(child, 0)
+        ok = ok and os.waitstatus_to_exitcode(status) == 0
+    return ok
+
+
+def _fork_check(paths: list[str], keys: list[tuple[int, ...]]) -> int | None:
+    if not hasattr(os, "fork"):
+        return None
     try:
-        for path, key in files:
-            st = os.lstat(path)
-            if _key(st) != key or max(st.st_mtime_ns, st.st_ctime_ns) >= horizon:
+        pid = os.fork()
+    except OSError:
+        return None
+    if pid == 0:  # the child: answer with the exit code, run nothing else
+        os._exit(0 if _files_hold(paths, keys) else 1)
+    return pid
+
+
+def _files_hold(paths: list[str], keys: list[tuple[int, ...]]) -> bool:
+    lstat = os.lstat
+    try:
+        for path, key in zip(paths, keys, strict=True):
+            st = lstat(path)
+            if (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev) != key:
                 return False
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _facts_hold(facts: Sequence[Fact]) -> bool:
+    try:
         for op, path, expected in facts:
             if op in ("folder", "file"):
-                st = os.stat(path)
-                if _key(st) != expected or max(st.st_mtime_ns, st.st_ctime_ns) >= horizon:
+                if _key(os.stat(path)) != tuple(expected):
                     return False
             elif op == "realpath_strict":
                 try:

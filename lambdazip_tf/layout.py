@@ -54,7 +54,7 @@ def resolve_context(request: Request, fs: Observed, cwd: Path | None = None) -> 
     if not fs.isdir(source_path):
         raise SourceError(f"source_dir {source_path} is not a folder", source_path)
     source = fs.realpath(source_path)
-    output_dir = output_dir_for(request.output_path, request.output_dir, base)
+    output_dir = Path(output_dir_for(request.output_path, request.output_dir, base))
     name = request.name or os.path.basename(source) or "function"
     if request.name is None and not _safe_name(name):
         name = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).lstrip(".") or "fn"

@@ -119,19 +119,17 @@ def build(request: Request, cwd: Path | None = None, *, snapshot_key: str | None
             files = [
                 (e.source, e.stat_key)
                 for e in (*layout.function, *(layout.layer or ()))
-                if e.kind == "file"
+                if e.kind == "file" and e.source is not None and e.stat_key is not None
             ]
-            cache.save_snapshot(
-                snapshot_key,
-                snapshot.encode(
-                    fs.facts,
-                    files,
-                    fs.started_ns,
-                    outcome.result().as_strings(),
-                    [str(f.path) for f in (fn, layer) if f is not None],
-                    warnings,
-                ),
+            encoded = snapshot.encode(
+                fs.facts,
+                files,
+                fs.started_ns,
+                outcome.result().as_strings(),
+                [str(f.path) for f in (fn, layer) if f is not None],
+                warnings,
             )
+            cache.save_snapshot(snapshot_key, encoded)
         cache.prune(keep=[f.path for f in (fn, layer) if f is not None])
         _remove_stale_temps(context.output_dir)
     finally:

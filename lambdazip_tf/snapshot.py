@@ -20,51 +20,56 @@ import marshal
 import os
 import sqlite3
 import time
-from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .cache import CACHE_NAME, KEEP_RECENT_NS
-from .fsview import still_true
+from .fsview import pack_files, racy, still_true
 
 log = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT_DIR = ".lambdazip"
-SNAPSHOT_FORMAT = "1"
+SNAPSHOT_FORMAT = "2"
+CACHE_NAME = ".lambdazip-cache.sqlite3"
+KEEP_RECENT_NS = 3600 * 1_000_000_000  # never prune an artifact used in the last hour
 
 
 def output_dir_for(
-    output_path: str | Path | None, output_dir: str | Path | None, cwd: Path
-) -> Path:
+    output_path: str | os.PathLike[str] | None,
+    output_dir: str | os.PathLike[str] | None,
+    cwd: str | os.PathLike[str],
+) -> str:
     """Where artifacts and the cache go (DESIGN 3): beside output_path, or output_dir."""
     if output_path:
-        return (cwd / output_path).parent
-    return cwd / (output_dir or DEFAULT_OUTPUT_DIR)
+        return os.path.dirname(os.path.join(cwd, output_path))
+    return os.path.join(cwd, output_dir or DEFAULT_OUTPUT_DIR)
 
 
-def snapshot_key(text: str, cwd: Path) -> str:
+def snapshot_key(text: str, cwd: str) -> str:
     """What identifies a request as Terraform sends it, for this tool version."""
-    material = [SNAPSHOT_FORMAT, __version__, text, str(cwd), os.environ.get("SOURCE_DATE_EPOCH")]
+    material = [SNAPSHOT_FORMAT, __version__, text, cwd, os.environ.get("SOURCE_DATE_EPOCH")]
     return hashlib.sha256(json.dumps(material).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def encode(
     facts: list[Any],
-    files: list[tuple[str, Any]],
+    files: list[tuple[str, tuple[int, ...]]],
     recorded_ns: int,
     result: dict[str, str],
     artifacts: list[str],
     warnings: list[str],
-) -> bytes:
-    """A snapshot as stored in the cache."""
+) -> bytes | None:
+    """A snapshot as stored in the cache, or None when it could not be trusted (racy)."""
+    if racy(facts, [key for _, key in files], recorded_ns):
+        return None
     keys = []
     for path in artifacts:
         st = os.stat(path)
         keys.append((path, (st.st_size, st.st_mtime_ns, st.st_ino)))
+    paths, stat_keys = pack_files(files)
     data = {
         "facts": facts,
-        "files": files,
-        "recorded_ns": recorded_ns,
+        "paths": paths,
+        "keys": stat_keys,
         "result": result,
         "artifacts": keys,
         "warnings": warnings,
@@ -72,7 +77,7 @@ def encode(
     return marshal.dumps(data)
 
 
-def current_result(text: str, cwd: Path) -> tuple[dict[str, str], list[str]] | None:
+def current_result(text: str, cwd: str) -> tuple[dict[str, str], list[str]] | None:
     """The recorded (result, warnings) when nothing the last build read has changed."""
     if os.environ.get("LAMBDAZIP_NO_CACHE"):
         return None
@@ -83,8 +88,8 @@ def current_result(text: str, cwd: Path) -> tuple[dict[str, str], list[str]] | N
     if not isinstance(request, dict) or not all(isinstance(v, str) for v in request.values()):
         return None
     folder = output_dir_for(request.get("output_path"), request.get("output_dir"), cwd)
-    database = folder / CACHE_NAME
-    if not database.is_file():
+    database = os.path.join(folder, CACHE_NAME)
+    if not os.path.isfile(database):
         return None
     key = snapshot_key(text, cwd)
     try:
@@ -100,7 +105,7 @@ def current_result(text: str, cwd: Path) -> tuple[dict[str, str], list[str]] | N
             st = os.stat(path)
             if (st.st_size, st.st_mtime_ns, st.st_ino) != tuple(expected):
                 return None
-        if not still_true(snap["facts"], snap["files"], snap["recorded_ns"]):
+        if not still_true(snap["facts"], snap["paths"], snap["keys"]):
             return None
         result = dict(snap["result"])
         warnings = list(snap["warnings"])
@@ -112,7 +117,7 @@ def current_result(text: str, cwd: Path) -> tuple[dict[str, str], list[str]] | N
     return result, warnings
 
 
-def _mark_used(database: Path, key: str, artifacts: list[str]) -> None:
+def _mark_used(database: str, key: str, artifacts: list[str]) -> None:
     """Keep what the fast path returned from being pruned (at most one write in 15 minutes)."""
     try:
         db = sqlite3.connect(database, timeout=5, isolation_level=None)
