@@ -41,7 +41,7 @@ from .snapshot import CACHE_NAME, KEEP_RECENT_NS
 
 log = logging.getLogger(__name__)
 
-SCHEMA = "lambdazip-tf cache 5"
+SCHEMA = "lambdazip-tf cache 6"
 DEFAULT_STORE_LIMIT = 512 * 1024 * 1024  # LAMBDAZIP_CACHE_MAX_MB overrides
 
 _TABLES = """
@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS artifacts (
     level INTEGER NOT NULL, stamp TEXT NOT NULL, used_ns INTEGER NOT NULL,
     members BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS snapshots (
-    key TEXT PRIMARY KEY, data BLOB NOT NULL, used_ns INTEGER NOT NULL)
+    key TEXT PRIMARY KEY, data BLOB NOT NULL, layout BLOB, used_ns INTEGER NOT NULL)
 """
 SNAPSHOTS_KEPT = 64  # most recently used requests whose fast path is remembered
 
@@ -293,7 +293,7 @@ class Cache:
 
     # -- fast-path snapshots (snapshot.py) ------------------------------------------------
 
-    def save_snapshot(self, key: str, data: bytes | None) -> None:
+    def save_snapshot(self, key: str, data: bytes | None, layout: bytes | None = None) -> None:
         """Store a request's snapshot (None: forget it), keeping the most recently used ones."""
         if self._db is None or self.readonly:
             return
@@ -303,8 +303,8 @@ class Cache:
                     self._db.execute("DELETE FROM snapshots WHERE key = ?", (key,))
                     return
                 self._db.execute(
-                    "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?)",
-                    (key, data, time.time_ns()),
+                    "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?)",
+                    (key, data, layout, time.time_ns()),
                 )
                 self._db.execute(
                     "DELETE FROM snapshots WHERE key NOT IN "

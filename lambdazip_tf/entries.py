@@ -65,8 +65,7 @@ class Excluded:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class PackageInfo:
+class PackageInfo(NamedTuple):
     """A shipped npm package, for `plan` and for the size-limit message."""
 
     name: str

@@ -24,7 +24,15 @@ from .compress import hash_file
 from .entries import Entry, content_hash
 from .errors import LimitError, OutputError
 from .fsview import Observed
-from .layout import Context, Layout, build_layout, check_output_dir, resolve_context
+from .layout import (
+    Context,
+    Layout,
+    build_layout,
+    check_output_dir,
+    layout_from_record,
+    layout_record,
+    resolve_context,
+)
 from .packer import Packer
 from .request import Request, Result
 
@@ -100,7 +108,9 @@ def build(request: Request, cwd: Path | None = None, *, snapshot_key: str | None
     started = time.perf_counter()
     fs = Observed()
     context = resolve_context(request, fs, cwd)
-    layout = build_layout(context, fs)
+    layout = _recorded_layout(context, fs, snapshot_key) if snapshot_key is not None else None
+    if layout is None:
+        layout = build_layout(context, fs)
     log.debug("layout: %d entries in %.3f s", len(layout.function), time.perf_counter() - started)
     _check_unzipped(layout)
     check_output_dir(context.output_dir)
@@ -129,13 +139,27 @@ def build(request: Request, cwd: Path | None = None, *, snapshot_key: str | None
                 [str(f.path) for f in (fn, layer) if f is not None],
                 warnings,
             )
-            cache.save_snapshot(snapshot_key, encoded)
+            recorded = snapshot.encode_layout(layout_record(layout)) if encoded else None
+            cache.save_snapshot(snapshot_key, encoded, recorded)
         cache.prune(keep=[f.path for f in (fn, layer) if f is not None])
         _remove_stale_temps(context.output_dir)
     finally:
         cache.close()
     log.debug("build done in %.3f s", time.perf_counter() - started)
     return outcome
+
+
+def _recorded_layout(context: Context, fs: Observed, key: str) -> Layout | None:
+    """The last selection, when only files' content or mode changed since (snapshot.py)."""
+    reuse = snapshot.changed_layout(str(context.output_dir), key)
+    if reuse is None:
+        return None
+    facts, record, changed = reuse
+    layout = layout_from_record(context, record, changed)
+    if layout is not None:
+        fs.facts.extend(facts)  # checked just now: they hold as of this build
+        log.debug("layout: the recorded selection, %d files changed", len(changed))
+    return layout
 
 
 def _size_warnings(outcome: Outcome) -> list[str]:

@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from . import __version__
-from .fsview import pack_files, racy, still_true
+from .fsview import changed_files, pack_files, racy_facts, still_true, trusted_keys
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +58,11 @@ def encode(
     artifacts: list[str],
     warnings: list[str],
 ) -> bytes | None:
-    """A snapshot as stored in the cache, or None when it could not be trusted (racy)."""
-    if racy(facts, [key for _, key in files], recorded_ns):
+    """A snapshot as stored in the cache, or None when its facts could not be trusted (racy)."""
+    if racy_facts(facts, recorded_ns):
         return None
+    trusted = trusted_keys([key for _, key in files], recorded_ns)
+    files = [(path, key) for (path, _), key in zip(files, trusted, strict=True)]
     keys = []
     for path in artifacts:
         st = os.stat(path)
@@ -75,6 +77,40 @@ def encode(
         "warnings": warnings,
     }
     return marshal.dumps(data)
+
+
+def encode_layout(layout: dict[str, Any]) -> bytes:
+    """The selection itself, for a rebuild after content-only edits (`changed_layout`)."""
+    return marshal.dumps(layout)
+
+
+def changed_layout(folder: str, key: str) -> tuple[list[Any], dict[str, Any], set[str]] | None:
+    """(facts, layout, changed files) when the last selection still stands but files changed.
+
+    Every fact holding means no folder gained, lost or renamed an entry and every probe answers
+    the same: the selection is the same, and only the listed files' content, size or mode may
+    differ (an edit in place changes a file's stat key, not its folder's). Returns None when
+    anything else changed, so that the caller selects from scratch.
+    """
+    database = os.path.join(folder, CACHE_NAME)
+    if os.environ.get("LAMBDAZIP_NO_CACHE") or not os.path.isfile(database):
+        return None
+    try:
+        db = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
+        try:
+            row = db.execute("SELECT data, layout FROM snapshots WHERE key = ?", (key,)).fetchone()
+        finally:
+            db.close()
+        if row is None or row[1] is None:
+            return None
+        snap = marshal.loads(row[0])
+        layout = marshal.loads(row[1])
+        changed = changed_files(snap["facts"], snap["paths"], snap["keys"])
+    except (sqlite3.Error, OSError, ValueError, EOFError, TypeError, KeyError):
+        return None
+    if changed is None:
+        return None
+    return snap["facts"], layout, changed
 
 
 def current_result(text: str, cwd: str) -> tuple[dict[str, str], list[str]] | None:

@@ -225,3 +225,70 @@ def test_plan_reads_the_cache_but_writes_nothing(tmp_path: Path, run_cli: Any) -
     report = run_cli(["plan", "--json", "--source-dir", str(src), "--output-dir", str(out)])
     assert json.loads(report.stdout)["current"] is True
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(
+                ["edit", "same_size", "chmod", "none", "rename", "retarget", "add", "delete"]
+            ),
+            st.integers(min_value=0, max_value=50),
+        ),
+        min_size=2,
+        max_size=6,
+    )
+)
+def test_snapshot_replay_and_recorded_layout_never_change_a_result(
+    steps: list[tuple[str, int]],
+    tmp_path_factory: pytest.TempPathFactory,
+    run_cli: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fast paths taken for real: with no racy window, snapshots are always stored.
+
+    Each mutation happens after a whole build, so its ctime is later than anything recorded;
+    the no-change replay (snapshot.current_result) and the recorded layout
+    (snapshot.changed_layout) answer whenever they can, and must agree with cache-free builds.
+    """
+    from lambdazip_tf import cache as cache_module
+    from lambdazip_tf import fsview, snapshot
+
+    monkeypatch.setattr(fsview, "RACY_NS", 0)
+    monkeypatch.setattr(cache_module, "RACY_NS", 0)
+    taken = {"noop": 0, "layout": 0}
+    real_current, real_changed = snapshot.current_result, snapshot.changed_layout
+
+    def spy_current(*args: Any) -> Any:
+        answer = real_current(*args)
+        taken["noop"] += answer is not None
+        return answer
+
+    def spy_changed(*args: Any) -> Any:
+        answer = real_changed(*args)
+        taken["layout"] += answer is not None
+        return answer
+
+    monkeypatch.setattr("lambdazip_tf.cli.current_result", spy_current)
+    monkeypatch.setattr(snapshot, "changed_layout", spy_changed)
+    base = tmp_path_factory.mktemp("replay")
+    src = base / "fn"
+    write(src / "index.js", "exports.handler = async () => 1;\n")
+    for i in range(6):
+        write(src / "lib" / f"m{i}.js", f"module.exports = {i};\n")
+    link(src / "lib" / "alias.js", "m0.js")
+    _both(run_cli, src, base, monkeypatch)
+    for action, n in steps:
+        if action != "none":
+            _mutate(src, action, n)
+        changed = _both(run_cli, src, base, monkeypatch)
+        assert _both(run_cli, src, base, monkeypatch) == changed  # nothing changed since
+    assert taken["noop"] >= len(steps)  # each second run is answered from the snapshot
+    if any(action in ("edit", "same_size", "chmod") for action, _ in steps):
+        assert taken["layout"] >= 1
