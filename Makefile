@@ -64,4 +64,4 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache $(EXAMPLES)/*/.lambdazip
-	find $(EXAMPLES) -name node_modules -prune -exec rm -rf {} +
+	find $(EXAMPLES) benchmarks -name node_modules -prune -exec rm -rf {} +

@@ -43,7 +43,8 @@ Request keys (JSON on stdin or in --request FILE; lists may be jsonencode()d str
 
 Environment: SOURCE_DATE_EPOCH sets every entry's timestamp (clamped to 1980);
 LAMBDAZIP_DEBUG=1 shows tracebacks; LAMBDAZIP_JOBS=N caps worker processes;
-LAMBDAZIP_NO_CACHE=1 disables the cache; LAMBDAZIP_CACHE_MAX_MB bounds the member store."""
+LAMBDAZIP_NO_CACHE=1 disables the cache; LAMBDAZIP_CACHE_MAX_MB bounds the artifacts
+kept in the output folder for reuse (default 512; least recently used deleted first)."""
 
 
 def _parser() -> argparse.ArgumentParser:
