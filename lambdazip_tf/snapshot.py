@@ -92,15 +92,8 @@ def changed_layout(folder: str, key: str) -> tuple[list[Any], dict[str, Any], se
     differ (an edit in place changes a file's stat key, not its folder's). Returns None when
     anything else changed, so that the caller selects from scratch.
     """
-    database = os.path.join(folder, CACHE_NAME)
-    if os.environ.get("LAMBDAZIP_NO_CACHE") or not os.path.isfile(database):
-        return None
     try:
-        db = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
-        try:
-            row = db.execute("SELECT data, layout FROM snapshots WHERE key = ?", (key,)).fetchone()
-        finally:
-            db.close()
+        row = _load(os.path.join(folder, CACHE_NAME), key, "layout")
         if row is None or row[1] is None:
             return None
         snap = marshal.loads(row[0])
@@ -115,8 +108,6 @@ def changed_layout(folder: str, key: str) -> tuple[list[Any], dict[str, Any], se
 
 def current_result(text: str, cwd: str) -> tuple[dict[str, str], list[str]] | None:
     """The recorded (result, warnings) when nothing the last build read has changed."""
-    if os.environ.get("LAMBDAZIP_NO_CACHE"):
-        return None
     try:
         request = json.loads(text)
     except ValueError:
@@ -125,15 +116,9 @@ def current_result(text: str, cwd: str) -> tuple[dict[str, str], list[str]] | No
         return None
     folder = output_dir_for(request.get("output_path"), request.get("output_dir"), cwd)
     database = os.path.join(folder, CACHE_NAME)
-    if not os.path.isfile(database):
-        return None
     key = snapshot_key(text, cwd)
     try:
-        db = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
-        try:
-            row = db.execute("SELECT data, used_ns FROM snapshots WHERE key = ?", (key,)).fetchone()
-        finally:
-            db.close()
+        row = _load(database, key, "used_ns")
         if row is None:
             return None
         snap = marshal.loads(row[0])
@@ -151,6 +136,18 @@ def current_result(text: str, cwd: str) -> tuple[dict[str, str], list[str]] | No
     if time.time_ns() - row[1] > KEEP_RECENT_NS // 4:
         _mark_used(database, key, [path for path, _ in snap["artifacts"]])
     return result, warnings
+
+
+def _load(database: str, key: str, column: str) -> tuple[Any, Any] | None:
+    """(data, column) of a snapshot, read without writing (None: no cache or no snapshot)."""
+    if os.environ.get("LAMBDAZIP_NO_CACHE") or not os.path.isfile(database):
+        return None
+    db = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
+    try:
+        row = db.execute(f"SELECT data, {column} FROM snapshots WHERE key = ?", (key,)).fetchone()
+    finally:
+        db.close()
+    return None if row is None else (row[0], row[1])
 
 
 def _mark_used(database: str, key: str, artifacts: list[str]) -> None:

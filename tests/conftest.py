@@ -61,6 +61,31 @@ def external(run_cli: Any, request: dict[str, Any] | str, cwd: Path | None = Non
     return run_cli([], stdin=text, cwd=cwd)
 
 
+def build_ok(run_cli: Any, src: Path, **extra: Any) -> dict[str, str]:
+    """Build in external mode into src/../out (lists jsonencode()d, as Terraform sends them)."""
+    request = {"source_dir": str(src), "output_dir": str(src.parent / "out")}
+    request.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in extra.items()})
+    run = external(run_cli, request)
+    assert run.code == 0, run.stderr
+    return run.json()
+
+
+def run_concurrently(requests: list[str]) -> list[tuple[int, str, str]]:
+    """Start one external-mode process per request at once; (exit code, stdout, stderr)."""
+    procs = [
+        subprocess.Popen(
+            [lambdazip_exe()],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in requests
+    ]
+    outputs = [p.communicate(r) for p, r in zip(procs, requests, strict=True)]
+    return [(p.returncode, out, err) for p, (out, err) in zip(procs, outputs, strict=True)]
+
+
 def write(path: Path, text: str = "", mode: int | None = None) -> Path:
     """Create a file (and its folders) with text and, optionally, a mode."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import external, lambdazip_exe, link, write
+from conftest import external, link, run_concurrently, write
 
 
 @pytest.mark.slow
@@ -20,20 +20,10 @@ def test_ten_concurrent_builds_of_one_request_share_an_output_folder(tmp_path: P
         write(src / f"m{i // 30}" / f"f{i}.js", f"module.exports = {i};\n" * (i + 1))
     out = tmp_path / "out"
     request = json.dumps({"source_dir": str(src), "output_dir": str(out)})
-    procs = [
-        subprocess.Popen(
-            [lambdazip_exe()],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(10)
-    ]
-    results = [p.communicate(request) for p in procs]
-    assert [p.returncode for p in procs] == [0] * 10, [err for _, err in results]
-    answers = [json.loads(stdout) for stdout, _ in results]
-    assert all(err == "" for _, err in results)
+    results = run_concurrently([request] * 10)
+    assert [code for code, _, _ in results] == [0] * 10, [err for _, _, err in results]
+    answers = [json.loads(stdout) for _, stdout, _ in results]
+    assert all(err == "" for _, _, err in results)
     assert len({a["output_path"] for a in answers}) == 1
     assert len({a["output_base64sha256"] for a in answers}) == 1
     zips = sorted(p.name for p in out.iterdir() if not p.name.startswith(".lambdazip-cache"))

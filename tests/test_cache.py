@@ -24,6 +24,20 @@ from hypothesis import strategies as st
 from lambdazip_tf.cache import CACHE_NAME, Cache
 
 OLD = 1_000_000_000  # 2001: far outside the racy window
+PROPERTY = settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+def mutations(actions: list[str], min_size: int, max_size: int) -> st.SearchStrategy[Any]:
+    """Sequences of (mutation, number) steps for `_mutate`."""
+    return st.lists(
+        st.tuples(st.sampled_from(actions), st.integers(min_value=0, max_value=50)),
+        min_size=min_size,
+        max_size=max_size,
+    )
 
 
 def _age(root: Path) -> None:
@@ -88,21 +102,10 @@ def _mutate(src: Path, action: str, n: int) -> None:
 
 
 @pytest.mark.slow
-@settings(
-    max_examples=12,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@PROPERTY
 @given(
-    steps=st.lists(
-        st.tuples(
-            st.sampled_from(
-                ["edit", "same_size", "rename", "chmod", "retarget", "delete", "add", "add_dir"]
-            ),
-            st.integers(min_value=0, max_value=50),
-        ),
-        min_size=1,
-        max_size=5,
+    steps=mutations(
+        ["edit", "same_size", "rename", "chmod", "retarget", "delete", "add", "add_dir"], 1, 5
     )
 )
 def test_cached_builds_equal_cache_free_builds(
@@ -228,21 +231,10 @@ def test_plan_reads_the_cache_but_writes_nothing(tmp_path: Path, run_cli: Any) -
 
 
 @pytest.mark.slow
-@settings(
-    max_examples=12,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@PROPERTY
 @given(
-    steps=st.lists(
-        st.tuples(
-            st.sampled_from(
-                ["edit", "same_size", "chmod", "none", "rename", "retarget", "add", "delete"]
-            ),
-            st.integers(min_value=0, max_value=50),
-        ),
-        min_size=2,
-        max_size=6,
+    steps=mutations(
+        ["edit", "same_size", "chmod", "none", "rename", "retarget", "add", "delete"], 2, 6
     )
 )
 def test_snapshot_replay_and_recorded_layout_never_change_a_result(

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import external, lambdazip_exe, link, manifest, write
+from conftest import external, lambdazip_exe, link, manifest, run_concurrently, write
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from test_cli import assert_one_line_error
@@ -322,19 +322,9 @@ def test_twenty_concurrent_overlapping_builds_share_one_folder(tmp_path: Path) -
         for i in range(20)
     ]
     for _round in range(2):
-        procs = [
-            subprocess.Popen(
-                [lambdazip_exe()],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in requests
-        ]
-        results = [p.communicate(r) for p, r in zip(procs, requests, strict=True)]
-        assert [p.returncode for p in procs] == [0] * 20, [err for _, err in results]
-        for stdout, stderr in results:
+        results = run_concurrently(requests)
+        assert [code for code, _, _ in results] == [0] * 20, [err for _, _, err in results]
+        for _, stdout, stderr in results:
             assert stderr == ""
             data = json.loads(stdout)
             raw = Path(data["output_path"]).read_bytes()

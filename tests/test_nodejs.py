@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import build_ok as build
 from conftest import external, link, manifest, unzip, write
 from nodejs_oracle import edges_agree
 from test_cli import assert_one_line_error
@@ -30,15 +31,6 @@ def function(src: Path, **fields: Any) -> Path:
     pkg(src, "fn", **fields)
     write(src / "handler.js", "exports.handler = async () => 'ok';\n")
     return src
-
-
-def build(run_cli: Any, src: Path, **extra: Any) -> dict[str, str]:
-    """Build in external mode and return the result."""
-    request = {"source_dir": str(src), "output_dir": str(src.parent / "out")}
-    request.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in extra.items()})
-    run = external(run_cli, request)
-    assert run.code == 0, run.stderr
-    return run.json()
 
 
 def check_with_node(src: Path, search_root: Path, zip_path: str, tmp: Path) -> int:

@@ -8,16 +8,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from conftest import build_ok as _build
 from conftest import external, link, manifest, unzip, write
 from test_cli import assert_one_line_error
-
-
-def _build(run_cli: Any, src: Path, **extra: Any) -> dict[str, str]:
-    request = {"source_dir": str(src), "output_dir": str(src.parent / "out")}
-    request.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in extra.items()})
-    run = external(run_cli, request)
-    assert run.code == 0, run.stderr
-    return run.json()
 
 
 def test_links_inside_the_artifact_are_stored_as_relative_links(tree: Path, run_cli: Any) -> None:
