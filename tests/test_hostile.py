@@ -260,6 +260,11 @@ def test_builds_killed_at_random_points_never_leave_a_bad_artifact(tmp_path: Pat
         write(src / f"d{i % 20}" / f"f{i}.js", "".join(rng.choice("abcdef\n") for _ in range(8000)))
     target = tmp_path / "out" / "fn.zip"
     request = json.dumps({"source_dir": str(src), "output_path": str(target)})
+    # How long a build with work to do takes here, so that the kills land inside builds.
+    write(src / "d0" / "f0.js", "measure\n")
+    started = time.perf_counter()
+    subprocess.run([lambdazip_exe()], input=request, capture_output=True, text=True, check=True)
+    duration = time.perf_counter() - started
     killed = 0
     for attempt in range(16):
         write(src / "d0" / "f0.js", f"version {attempt}\n" * 100)  # every run has work to do
@@ -272,7 +277,7 @@ def test_builds_killed_at_random_points_never_leave_a_bad_artifact(tmp_path: Pat
         assert proc.stdin is not None
         proc.stdin.write(request.encode())
         proc.stdin.close()
-        time.sleep(rng.uniform(0.0, 0.6))
+        time.sleep(rng.uniform(0.0, duration))
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             killed += 1
