@@ -46,8 +46,27 @@ def output_dir_for(
 
 def snapshot_key(text: str, cwd: str) -> str:
     """What identifies a request as Terraform sends it, for this tool version."""
-    material = [SNAPSHOT_FORMAT, __version__, text, cwd, os.environ.get("SOURCE_DATE_EPOCH")]
+    material = [
+        SNAPSHOT_FORMAT,
+        __version__,
+        _code_stamp(),
+        text,
+        cwd,
+        os.environ.get("SOURCE_DATE_EPOCH"),
+    ]
     return hashlib.sha256(json.dumps(material).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _code_stamp() -> list[tuple[str, int, int]]:
+    """This package's own files' sizes and mtimes: an edited checkout (an editable install keeps
+    its version string) must not be answered by snapshots the old code recorded."""
+    folder = os.path.dirname(os.path.abspath(__file__))
+    with os.scandir(folder) as it:
+        return sorted(
+            (item.name, item.stat().st_size, item.stat().st_mtime_ns)
+            for item in it
+            if item.name.endswith(".py")
+        )
 
 
 def encode(
