@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .artifact import ZipFacts
 from .entries import Entry
-from .pipeline import Outcome, ZipFacts
+from .pipeline import Outcome
 
 
 def plan_json(outcome: Outcome) -> dict[str, Any]:

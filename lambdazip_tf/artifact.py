@@ -1,0 +1,309 @@
+"""One artifact: find it current, or write it, copying what it can from the previous one.
+
+DESIGN 6 and 7. Given the sorted entries of one zip, decide its content hash from cached digests
+(hashing only what the cache lacks), return the recorded artifact when it is current, and
+otherwise write a new zip to a temporary file beside it: unchanged records copied in runs from the
+previous artifact, moved content's compressed bytes reused, the rest packed on all cores. The
+file is renamed into place only when complete and flushed to disk.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .archive import EMPTY, Member, Record, ZipWriter, dos_timestamp, ident, link_member
+from .cache import ArtifactRecord, Cache, Previous
+from .compress import hash_file
+from .entries import Entry, content_hash
+from .errors import OutputError
+from .layout import Context
+from .packer import Packer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ZipFacts:
+    """One artifact as built or found current."""
+
+    path: Path
+    content_hash: str
+    sha256: bytes
+    md5: str
+    size: int
+    file_count: int
+    symlink_count: int
+    unzipped_size: int
+    reused: bool = False
+
+    @property
+    def base64sha256(self) -> str:
+        """The format of Terraform's filebase64sha256() and Lambda's source_code_hash."""
+        return base64.b64encode(self.sha256).decode()
+
+
+def byte_options(context: Context) -> dict[str, object]:
+    """What changes the bytes of a zip besides its entries (DESIGN 6 content_hash)."""
+    return {
+        "level": context.request.compression_level,
+        "timestamp": list(dos_timestamp(os.environ.get("SOURCE_DATE_EPOCH"))),
+    }
+
+
+def artifact_namer(context: Context, part: str) -> Callable[[str], Path]:
+    explicit = context.request.output_path
+    if explicit is not None:
+        path = Path(os.path.abspath(context.output_dir / explicit.name))
+        if part == "layer":
+            path = path.with_name(f"{path.stem}-layer{path.suffix or '.zip'}")
+        return lambda _hash: path
+    stem = context.name if part == "function" else f"{context.name}-layer"
+    folder = Path(os.path.abspath(context.output_dir))
+    return lambda digest: folder / f"{stem}-{digest[:16]}.zip"
+
+
+def counts(entries: Sequence[Entry]) -> tuple[int, int, int]:
+    files = sum(1 for e in entries if e.kind == "file")
+    links = sum(1 for e in entries if e.kind == "link")
+    size = sum(e.size for e in entries if e.kind == "file")
+    return files, links, size
+
+
+def facts_from_record(path: Path, record: ArtifactRecord, entries: Sequence[Entry]) -> ZipFacts:
+    files, links, size = counts(entries)
+    return ZipFacts(
+        path,
+        record.content_hash,
+        bytes.fromhex(record.sha256),
+        record.md5,
+        record.size,
+        files,
+        links,
+        size,
+        reused=True,
+    )
+
+
+def known_digests(entries: Sequence[Entry], cache: Cache) -> dict[str, str]:
+    known: dict[str, str] = {}
+    for entry in entries:
+        if entry.kind == "file" and entry.source is not None and entry.stat_key is not None:
+            digest = cache.digest(entry.source, entry.stat_key)
+            if digest is not None:
+                known[entry.source] = digest
+    return known
+
+
+def produce_artifact(
+    entries: Sequence[Entry],
+    namer: Callable[[str], Path],
+    context: Context,
+    cache: Cache,
+    packer: Packer,
+) -> ZipFacts:
+    options = byte_options(context)
+    level = context.request.compression_level
+    timestamp = dos_timestamp(os.environ.get("SOURCE_DATE_EPOCH"))
+    digests = known_digests(entries, cache)
+    planned: str | None = None
+    stamp = f"{timestamp[0]}:{timestamp[1]}"
+    previous = cache.previous(level, stamp, prefer=namer("").name[:-4])
+    if digests or previous is not None:
+        # A warm cache: hash only what it lacks (edited or racy files), so that "nothing
+        # changed" is decided, and unchanged records copied, without compressing anything. A
+        # cold build skips this and hashes while it compresses, reading each file once.
+        for entry in entries:
+            if entry.kind == "file" and entry.source not in digests:
+                assert entry.source is not None and entry.stat_key is not None
+                started = time.time_ns()
+                sha = digests[entry.source] = hash_file(entry.source, entry.size)
+                cache.record_digest(entry.source, entry.stat_key, sha, started)
+        planned = content_hash(entries, digests, options)
+        path = namer(planned)
+        record = cache.artifact(path)
+        log.debug("content hash %s (%d digests cached)", planned[:16], len(digests))
+        if record is not None and record.content_hash == planned:
+            return facts_from_record(path, record, entries)
+    source = _Source.open(previous)
+    plan = [source.decide(entry, digests) for entry in entries]
+    todo = [e for e, (how, _) in zip(entries, plan, strict=True) if how == "pack"]
+    log.debug("rebuild: %d of %d entries to compress", len(todo), len(entries))
+    drifted = False  # a file's content differed from the digest the warm check used
+    fd, tmp = temp_in(context.output_dir, namer("0" * 64).name)
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            writer = ZipWriter(raw, timestamp)
+            try:
+                packed = packer.pack(todo)
+                run: list[tuple[Entry, Record]] = []
+                for entry, (how, rec) in zip(entries, plan, strict=True):
+                    if how == "copy" and rec is not None:
+                        if run and run[-1][1][2] != rec[1]:
+                            source.copy(writer, run)
+                            run = []
+                        run.append((entry, rec))
+                        continue
+                    if run:
+                        source.copy(writer, run)
+                        run = []
+                    if how == "moved" and rec is not None:
+                        data = source.data(rec)
+                        writer.add(entry, Member(rec[3], rec[4], rec[5], rec[6], (data,), rec[0]))
+                    elif entry.kind == "dir":
+                        writer.add(entry, EMPTY)
+                    elif entry.kind == "link":
+                        writer.add(entry, link_member(entry.target or ""))
+                    else:
+                        assert entry.source is not None and entry.stat_key is not None
+                        started, result = next(packed)
+                        known = digests.get(entry.source)
+                        drifted = drifted or (known is not None and known != result.sha256)
+                        sha = digests[entry.source] = result.sha256
+                        cache.record_digest(entry.source, entry.stat_key, sha, started)
+                        writer.add(
+                            entry,
+                            Member(
+                                result.crc,
+                                result.size,
+                                len(result.data),
+                                result.method,
+                                (result.data,),
+                                sha,
+                            ),
+                        )
+                if run:
+                    source.copy(writer, run)
+            except BaseException:
+                writer.abort()
+                raise
+            written = writer.finish()
+            raw.flush()
+            # Durable before it is visible: after a crash the artifact's name never points at a
+            # file whose blocks were not written (DESIGN 6, issue 6).
+            os.fsync(raw.fileno())
+        # The name comes from what was actually read, so a file edited during the build cannot
+        # give a zip whose name or content_hash describes other content.
+        digest = planned if planned is not None and not drifted else None
+        digest = digest or content_hash(entries, digests, options)
+        path = namer(digest)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    finally:
+        source.close()
+    files, links, size = counts(entries)
+    record = ArtifactRecord(digest, written.sha256.hex(), written.md5, written.size)
+    cache.record_artifact(path, record, level, stamp, written.index)
+    return ZipFacts(path, digest, written.sha256, written.md5, written.size, files, links, size)
+
+
+class _Source:
+    """The previous artifact a rebuild copies from, opened once and checked (cache.py).
+
+    A descriptor pins the inode: every record read through it comes from the file the index
+    describes, even if the path is replaced meanwhile.
+    """
+
+    def __init__(self, fd: int | None, previous: Previous | None) -> None:
+        self.fd = fd
+        self.index = previous.index if previous is not None and fd is not None else {}
+        self.moved = previous.by_content() if self.index and previous is not None else {}
+
+    @classmethod
+    def open(cls, previous: Previous | None) -> _Source:
+        if previous is None:
+            return cls(None, None)
+        try:
+            fd = os.open(previous.path, os.O_RDONLY)
+        except OSError:
+            return cls(None, None)
+        st = os.fstat(fd)
+        if (st.st_size, st.st_mtime_ns, st.st_ino) != previous.key:
+            os.close(fd)
+            return cls(None, None)
+        return cls(fd, previous)
+
+    def decide(self, entry: Entry, digests: dict[str, str]) -> tuple[str, Record | None]:
+        """copy (the whole record), moved (its compressed data), pack, or add."""
+        held = ident(entry, digests.get(entry.source or "") if entry.kind == "file" else None)
+        rec = self.index.get(entry.arc)
+        if rec is not None and held is not None and rec[0] == held:
+            return "copy", rec
+        if entry.kind != "file":
+            return "add", None
+        moved = self.moved.get(held) if held is not None else None
+        return ("moved", moved) if moved is not None else ("pack", None)
+
+    def copy(self, writer: ZipWriter, run: list[tuple[Entry, Record]]) -> None:
+        assert self.fd is not None
+        writer.copy(self.fd, run)
+
+    def data(self, rec: Record) -> bytes:
+        assert self.fd is not None
+        data = os.pread(self.fd, rec[5], rec[2] - rec[5])
+        if len(data) != rec[5]:
+            raise OutputError("a previous artifact is shorter than its index; run again")
+        return data
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def inspect_artifact(
+    entries: Sequence[Entry], namer: Callable[[str], Path], context: Context, cache: Cache
+) -> ZipFacts:
+    digests = known_digests(entries, cache)
+    for entry in entries:
+        if entry.kind == "file" and entry.source not in digests:
+            assert entry.source is not None
+            digests[entry.source] = hash_file(entry.source, entry.size)
+    digest = content_hash(entries, digests, byte_options(context))
+    path = namer(digest)
+    record = cache.artifact(path)
+    if record is not None and record.content_hash == digest:
+        return facts_from_record(path, record, entries)
+    files, links, size = counts(entries)
+    return ZipFacts(path, digest, b"", "", 0, files, links, size)
+
+
+STALE_TEMP_NS = 3600 * 1_000_000_000
+
+
+def remove_stale_temps(folder: Path) -> None:
+    """Delete temporary zips that a killed build left (never a running build's: too young)."""
+    now = time.time_ns()
+    try:
+        with os.scandir(folder) as it:
+            for item in it:
+                if (
+                    item.name.startswith(".")
+                    and item.name.endswith(".tmp")
+                    and ".zip." in item.name
+                ):
+                    with contextlib.suppress(OSError):
+                        if now - item.stat(follow_symlinks=False).st_mtime_ns > STALE_TEMP_NS:
+                            os.unlink(item.path)
+    except OSError:
+        pass
+
+
+def temp_in(folder: Path, final_name: str) -> tuple[int, str]:
+    """A temporary file beside the artifact, so the final rename is atomic (DESIGN 6)."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{final_name}.", suffix=".tmp")
+    except OSError as exc:
+        raise OutputError(f"cannot write in {folder}: {exc.strerror}", folder) from None
+    os.fchmod(fd, 0o644)
+    return fd, tmp
