@@ -8,7 +8,7 @@ its lock, and a corrupt or foreign database is detected and rebuilt from nothing
 - **Stat cache**: per function (its real source path), a map path -> (size, mtime_ns, ctime_ns,
   inode, device, sha256, time hashed), stored as one marshal blob: loading 24,000 rows one by one
   cost 0.15 s, the blob 0.02 s. A digest is trusted only when the whole stat key matches and the
-  file was not modified within RACY_NS of being read (git's racy-timestamp rule).
+  file's mtime and ctime are not within RACY_NS of when it was read (fsview.is_racy).
 - **Member store**: the artifacts themselves. Each artifact's record holds an index (archive
   path -> content, local record's start and end, crc, sizes, method) at its compression level and
   timestamp; a rebuild copies runs of unchanged records, headers included, out of a previous
@@ -36,7 +36,7 @@ from typing import Any
 
 from .archive import Record
 from .entries import StatKey
-from .fsview import RACY_NS
+from .fsview import is_racy
 from .snapshot import CACHE_NAME, KEEP_RECENT_NS
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,6 @@ class Cache:
     """Read and write the cache database; every failure degrades to "no cache"."""
 
     def __init__(self, folder: Path, root: str, *, readonly: bool = False) -> None:
-        self.folder = folder
         self.path = folder / CACHE_NAME
         self.root = root
         self.readonly = readonly
@@ -150,8 +149,7 @@ class Cache:
         if self._files is None:
             self._files = self._load_digests()
         hit = self._files.get(path)
-        # Racy: modified (mtime) or changed (ctime) too close to when it was read (fsview.py).
-        if hit is None or hit[:5] != key or max(key[1], key[2]) + RACY_NS >= hit[6]:
+        if hit is None or hit[:5] != key or is_racy(key, hit[6]):
             return None
         return hit[5]
 

@@ -101,10 +101,15 @@ class Observed:
         return st
 
 
+def is_racy(key: Sequence[int], at_ns: int) -> bool:
+    """git's racy-timestamp rule: a stat key (size, mtime_ns, ctime_ns, ...) whose mtime or
+    ctime lies within RACY_NS of `at_ns` may hide a second change in the same tick."""
+    return max(key[1], key[2]) + RACY_NS >= at_ns
+
+
 def racy_facts(facts: Sequence[Fact], recorded_ns: int) -> bool:
     """True when a folder or file fact changed too close to the recording to be trusted."""
-    horizon = recorded_ns - RACY_NS
-    return any(max(k[1], k[2]) >= horizon for op, _, k in facts if op in ("folder", "file"))
+    return any(is_racy(k, recorded_ns) for op, _, k in facts if op in ("folder", "file"))
 
 
 # The stat key stored for a file that was racy when recorded: it never matches a real one, so
@@ -114,8 +119,7 @@ NEVER = (-1, -1, -1, -1, -1)
 
 def trusted_keys(keys: Sequence[tuple[int, ...]], recorded_ns: int) -> list[tuple[int, ...]]:
     """Zipped files' stat keys, with NEVER for those changed too close to the recording."""
-    horizon = recorded_ns - RACY_NS
-    return [NEVER if max(k[1], k[2]) >= horizon else k for k in keys]
+    return [NEVER if is_racy(k, recorded_ns) else k for k in keys]
 
 
 def pack_files(files: Sequence[tuple[str, tuple[int, ...]]]) -> tuple[str, bytes]:
