@@ -245,20 +245,6 @@ class ZipWriter:
         self._out.close()
 
 
-def write_zip(
-    raw: BinaryIO, members: Iterable[tuple[Entry, Member]], timestamp: tuple[int, int]
-) -> Written:
-    """Write entries in the order given, then the central directory; return the zip's digests."""
-    writer = ZipWriter(raw, timestamp)
-    try:
-        for entry, member in members:
-            writer.add(entry, member)
-    except BaseException:
-        writer.abort()
-        raise
-    return writer.finish()
-
-
 def _central_record(
     entry: Entry, record: Record, name: bytes, flags: int, ts: tuple[int, int]
 ) -> bytes:

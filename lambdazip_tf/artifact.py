@@ -120,17 +120,8 @@ def produce_artifact(
         # A warm cache: hash only what it lacks (edited or racy files), so that "nothing
         # changed" is decided, and unchanged records copied, without compressing anything. A
         # cold build skips this and hashes while it compresses, reading each file once.
-        for entry in entries:
-            if entry.kind == "file" and entry.source not in digests:
-                assert entry.source is not None and entry.stat_key is not None
-                started = time.time_ns()
-                sha = digests[entry.source] = hash_file(entry.source, entry.size)
-                cache.record_digest(entry.source, entry.stat_key, sha, started)
-        planned = content_hash(entries, digests, options)
-        path = namer(planned)
-        record = cache.artifact(path)
-        log.debug("content hash %s (%d digests cached)", planned[:16], len(digests))
-        if record is not None and record.content_hash == planned:
+        planned, path, record = _planned(entries, digests, namer, options, cache)
+        if record is not None:
             return facts_from_record(path, record, entries)
     source = _Source.open(previous)
     plan = [source.decide(entry, digests) for entry in entries]
@@ -261,18 +252,36 @@ class _Source:
             self.fd = None
 
 
+def _planned(
+    entries: Sequence[Entry],
+    digests: dict[str, str],
+    namer: Callable[[str], Path],
+    options: dict[str, object],
+    cache: Cache,
+) -> tuple[str, Path, ArtifactRecord | None]:
+    """Hash the files `digests` lacks; (content hash, artifact path, its record if current)."""
+    for entry in entries:
+        if entry.kind == "file" and entry.source not in digests:
+            assert entry.source is not None and entry.stat_key is not None
+            started = time.time_ns()
+            sha = digests[entry.source] = hash_file(entry.source, entry.size)
+            cache.record_digest(entry.source, entry.stat_key, sha, started)
+    planned = content_hash(entries, digests, options)
+    path = namer(planned)
+    record = cache.artifact(path)
+    log.debug("content hash %s (%d digests known)", planned[:16], len(digests))
+    current = record is not None and record.content_hash == planned
+    return planned, path, record if current else None
+
+
 def inspect_artifact(
     entries: Sequence[Entry], namer: Callable[[str], Path], context: Context, cache: Cache
 ) -> ZipFacts:
-    digests = known_digests(entries, cache)
-    for entry in entries:
-        if entry.kind == "file" and entry.source not in digests:
-            assert entry.source is not None
-            digests[entry.source] = hash_file(entry.source, entry.size)
-    digest = content_hash(entries, digests, byte_options(context))
-    path = namer(digest)
-    record = cache.artifact(path)
-    if record is not None and record.content_hash == digest:
+    """What `produce_artifact` would decide, without writing (a read-only cache saves nothing)."""
+    digest, path, record = _planned(
+        entries, known_digests(entries, cache), namer, byte_options(context), cache
+    )
+    if record is not None:
         return facts_from_record(path, record, entries)
     files, links, size = counts(entries)
     return ZipFacts(path, digest, b"", "", 0, files, links, size)

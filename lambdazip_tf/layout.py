@@ -18,7 +18,7 @@ from .errors import OutputError, RequestError, SourceError
 from .fsview import Observed
 from .nodejs import crawl
 from .request import Request
-from .selection import Collector, ExcludeRules, is_within
+from .selection import Collector, ExcludeRules
 from .snapshot import output_dir_for
 
 LAYER_PREFIX = "nodejs/"
@@ -181,11 +181,6 @@ def check_output_dir(output_dir: Path) -> None:
         ) from None
     if not os.access(output_dir, os.W_OK | os.X_OK):
         raise OutputError(f"output folder {output_dir} is not writable", output_dir)
-
-
-def within_source(context: Context, path: str) -> bool:
-    """True when a real path lies inside the function's folder."""
-    return is_within(path, context.source)
 
 
 def layout_record(layout: Layout) -> dict[str, Any]:

@@ -15,9 +15,9 @@ from conftest import external, lambdazip_exe, manifest, write
 from lambdazip_tf.archive import (
     EMPTY,
     ZIP64_COUNT_LIMIT,
+    ZipWriter,
     dos_timestamp,
     link_member,
-    write_zip,
 )
 from lambdazip_tf.entries import DIR_MODE, LINK_MODE, Entry
 
@@ -154,10 +154,12 @@ def test_zip64_end_records_when_there_are_more_than_65535_entries(tmp_path: Path
     count = ZIP64_COUNT_LIMIT + 10
     entries = [Entry(arc=f"d{i:06d}", kind="dir", mode=DIR_MODE) for i in range(count)]
     entries.append(Entry(arc="link", kind="link", mode=LINK_MODE, target="d000000"))
-    members = ((e, link_member(e.target) if e.target else EMPTY) for e in entries)
     path = tmp_path / "many.zip"
     with path.open("wb") as f:
-        write_zip(f, members, dos_timestamp(None))
+        writer = ZipWriter(f, dos_timestamp(None))
+        for e in entries:
+            writer.add(e, link_member(e.target) if e.target else EMPTY)
+        writer.finish()
     with zipfile.ZipFile(path) as zf:
         names = zf.namelist()
     assert len(names) == count + 1
