@@ -11,17 +11,21 @@ extra fields except ZIP64's when a size or offset needs it.
 from __future__ import annotations
 
 import hashlib
+import itertools
+import marshal
 import os
 import queue
+import stat
 import struct
 import threading
 import time
 import zlib
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from .entries import Entry
+from .entries import Entry, Kind, manifest_line
 from .errors import SourceError
 
 ZIP64_LIMIT = 0xFFFFFFFF
@@ -31,6 +35,7 @@ DEFLATED = 8
 _LOCAL = struct.Struct("<IHHHHHIIIHH")
 _ZIP64_LOCAL = struct.Struct("<HHQQ")
 _CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
+_OFFSET = struct.Struct("<I")  # a central record's local-header offset, at byte 42
 _COPY_BLOCK = 8 << 20
 _UTF8_FLAG = 0x800
 _EPOCH_1980 = 315532800  # 1980-01-01T00:00:00Z, the earliest time a zip can store
@@ -79,7 +84,8 @@ class _HashingFile:
 
     Headers and small members are gathered into 1 MiB blocks: hashing and writing 80,000 small
     pieces one by one cost more than the deflate of a one-file change (issue 5). sha256 and md5
-    run on a second thread (hashlib releases the GIL on large updates), beside the writing.
+    each run on a thread of their own (hashlib releases the GIL on large updates), beside the
+    writing: on a one-file change, hashing the 35 MB zip is most of the work.
     """
 
     BLOCK = 1 << 20
@@ -90,14 +96,14 @@ class _HashingFile:
         self._buffer = bytearray()
         self._sha256 = hashlib.sha256()
         self._md5 = hashlib.md5(usedforsecurity=False)
-        self._blocks: queue.Queue[bytes | bytearray | None] = queue.Queue(maxsize=16)
-        self._hasher = threading.Thread(target=self._hash, daemon=True)
-        self._hasher.start()
-
-    def _hash(self) -> None:
-        while (block := self._blocks.get()) is not None:
-            self._sha256.update(block)
-            self._md5.update(block)
+        self._queues: list[queue.Queue[bytes | bytearray | None]] = []
+        self._hashers = []
+        for digest in (self._sha256, self._md5):
+            blocks: queue.Queue[bytes | bytearray | None] = queue.Queue(maxsize=16)
+            hasher = threading.Thread(target=_hash, args=(digest, blocks), daemon=True)
+            hasher.start()
+            self._queues.append(blocks)
+            self._hashers.append(hasher)
 
     def write(self, data: bytes) -> None:
         self.offset += len(data)
@@ -116,25 +122,128 @@ class _HashingFile:
 
     def _emit(self, data: bytes | bytearray) -> None:
         self.raw.write(data)
-        self._blocks.put(data)
+        for blocks in self._queues:
+            blocks.put(data)
 
     def digests(self) -> tuple[bytes, str]:
-        """Flush, stop the hashing thread, and return (sha256 digest, md5 hex)."""
+        """Flush, stop the hashing threads, and return (sha256 digest, md5 hex)."""
         self.flush()
         self.close()
         return self._sha256.digest(), self._md5.hexdigest()
 
     def close(self) -> None:
-        """Stop the hashing thread (also when the build fails half-way)."""
-        if self._hasher.is_alive():
-            self._blocks.put(None)
-            self._hasher.join()
+        """Stop the hashing threads (also when the build fails half-way)."""
+        for blocks, hasher in zip(self._queues, self._hashers, strict=True):
+            if hasher.is_alive():
+                blocks.put(None)
+                hasher.join()
 
 
-# What an artifact's index remembers of each entry, by archive path: what it holds (content
-# sha256, "/" for a folder, ">" + target for a link), where its local record starts and ends,
-# and its crc32, size, compressed size and method (cache.py keeps it with the artifact).
+def _hash(digest: Any, blocks: queue.Queue[bytes | bytearray | None]) -> None:
+    while (block := blocks.get()) is not None:
+        digest.update(block)
+
+
+# One member of a previous artifact, as a rebuild reads it (ZipIndex.records): what it holds
+# (content sha256, "/" for a folder, ">" + target for a link), where its local record starts and
+# ends, and its crc32, size, compressed size and method.
 Record = tuple[str, int, int, int, int, int, int]
+
+_INDEX_ARRAYS = ("modes", "starts", "cdpos", "crc", "size", "csize", "method")
+
+
+@dataclass
+class ZipIndex:
+    """Where every member of a written zip lies, in member order (cache.py keeps it).
+
+    Columns rather than one tuple per member: it is saved and loaded on every rebuild, and a
+    one-file change patches a few slots of it instead of rebuilding 28,000 tuples (issue 5).
+    `starts` and `cdpos` have one slot more than there are members: the offset and the size
+    of the central directory.
+    """
+
+    names: list[str]  # archive paths (Entry.arc)
+    held: list[str]  # what each member holds (ident)
+    modes: array[int]  # st_mode stored in the external attributes
+    starts: array[int]  # local record offsets
+    cdpos: array[int]  # central record offsets, relative to the central directory
+    crc: array[int]
+    size: array[int]
+    csize: array[int]
+    method: array[int]
+
+    @classmethod
+    def empty(cls) -> ZipIndex:
+        return cls([], [], *(array("q") for _ in _INDEX_ARRAYS))
+
+    def encode(self) -> bytes:
+        data = {name: getattr(self, name).tobytes() for name in _INDEX_ARRAYS}
+        return marshal.dumps({"names": "\0".join(self.names), "held": "\0".join(self.held), **data})
+
+    @classmethod
+    def decode(cls, blob: bytes) -> ZipIndex:
+        """The index saved by `encode`; ValueError when it is not one."""
+        try:
+            data = marshal.loads(blob)
+            names = data["names"].split("\0") if data["names"] else []
+            held = data["held"].split("\0") if data["held"] else []
+            columns = []
+            for name in _INDEX_ARRAYS:
+                column = array("q")
+                column.frombytes(data[name])
+                columns.append(column)
+        except (EOFError, TypeError, KeyError, AttributeError) as exc:
+            raise ValueError(f"not a zip index: {exc}") from None
+        index = cls(names, held, *columns)
+        count = len(names)
+        if not (
+            len(held) == count
+            and all(len(c) == count for c in columns[:1] + columns[3:])
+            and len(index.starts) == len(index.cdpos) == count + 1
+        ):
+            raise ValueError("not a zip index: its columns disagree")
+        return index
+
+    def records(self) -> dict[str, Record]:
+        """Each member by archive path."""
+        starts = self.starts
+        return {
+            name: (held, start, end, crc, size, csize, method)
+            for name, held, start, end, crc, size, csize, method in zip(
+                self.names,
+                self.held,
+                starts,
+                starts[1:],
+                self.crc,
+                self.size,
+                self.csize,
+                self.method,
+                strict=False,
+            )
+        }
+
+    def manifest(self) -> list[str]:
+        """The manifest lines of the entries this zip holds (entries.content_hash)."""
+        # A line is the stored name, then kind and mode, then what the member holds: held minus
+        # its "/" or ">" marker. There are few distinct modes, so each one's middle part is made
+        # once (28,000 calls of manifest_line cost more than the rest of a one-file change).
+        parts: dict[int, tuple[str, int]] = {}
+        for mode in set(self.modes):
+            kind: Kind = "dir" if stat.S_ISDIR(mode) else "link" if stat.S_ISLNK(mode) else "file"
+            middle = manifest_line("", kind, mode & 0o7777, "")
+            parts[mode] = ("/" + middle if kind == "dir" else middle, 0 if kind == "file" else 1)
+        lines = []
+        for name, held, mode in zip(self.names, self.held, self.modes, strict=True):
+            middle, cut = parts[mode]
+            lines.append(name + middle + held[cut:])
+        return lines
+
+    def copy(self) -> ZipIndex:
+        return ZipIndex(
+            list(self.names),
+            list(self.held),
+            *(array("q", getattr(self, n)) for n in _INDEX_ARRAYS),
+        )
 
 
 @dataclass(frozen=True)
@@ -144,7 +253,7 @@ class Written:
     sha256: bytes
     md5: str
     size: int
-    index: dict[str, Record]
+    index: ZipIndex
 
 
 def ident(entry: Entry, digest: str | None) -> str | None:
@@ -163,44 +272,13 @@ class ZipWriter:
         self._out = _HashingFile(raw)
         self._timestamp = timestamp
         self._central: list[bytes] = []
-        self.index: dict[str, Record] = {}
+        self._central_size = 0
+        self.index = ZipIndex.empty()
 
     def add(self, entry: Entry, member: Member) -> None:
         """Write one entry's local header and data."""
-        out = self._out
-        name = _encode_name(entry)
-        flags = 0 if name.isascii() else _UTF8_FLAG
-        offset = out.offset
-        zip64 = member.size >= ZIP64_LIMIT or member.compressed_size >= ZIP64_LIMIT
-        extra = _ZIP64_LOCAL.pack(1, 16, member.size, member.compressed_size) if zip64 else b""
-        out.write(
-            _LOCAL.pack(
-                0x04034B50,
-                45 if zip64 else 20,
-                flags,
-                member.method,
-                self._timestamp[0],
-                self._timestamp[1],
-                member.crc,
-                ZIP64_LIMIT if zip64 else member.compressed_size,
-                ZIP64_LIMIT if zip64 else member.size,
-                len(name),
-                len(extra),
-            )
-            + name
-            + extra
-        )
-        written = 0
-        for chunk in member.chunks:
-            out.write(chunk)
-            written += len(chunk)
-        if written != member.compressed_size:
-            raise SourceError(
-                f"{entry.source or entry.arc} changed while it was being zipped; run again",
-                entry.source,
-            )
-        held = ident(entry, member.key) or ""
-        record = (held, offset, out.offset, member.crc, member.size, written, member.method)
+        name, flags = _name_and_flags(entry)
+        record = _write_member(self._out, entry, name, flags, member, self._timestamp)
         self._finish_entry(entry, name, flags, record)
 
     def copy(self, fd: int, entries: list[tuple[Entry, Record]]) -> None:
@@ -210,31 +288,37 @@ class ZipWriter:
         bytes this writer would produce are exactly those (the caller checks).
         """
         start, end = entries[0][1][1], entries[-1][1][2]
-        base = self._out.offset
-        position = start
-        while position < end:
-            data = os.pread(fd, min(_COPY_BLOCK, end - position), position)
-            if not data:
-                raise OSError("the previous artifact is shorter than its index says")
-            self._out.write(data)
-            position += len(data)
+        shift = self._out.offset - start
+        _copy_range(fd, self._out, start, end)
         for entry, old in entries:
-            name = _encode_name(entry)
-            flags = 0 if name.isascii() else _UTF8_FLAG
-            shift = base - start
+            name, flags = _name_and_flags(entry)
             self._finish_entry(
                 entry, name, flags, (old[0], old[1] + shift, old[2] + shift, *old[3:])
             )
 
     def _finish_entry(self, entry: Entry, name: bytes, flags: int, record: Record) -> None:
-        self.index[entry.arc] = record
-        self._central.append(_central_record(entry, record, name, flags, self._timestamp))
+        index = self.index
+        held, start, _, crc, size, csize, method = record
+        index.names.append(entry.arc)
+        index.held.append(held)
+        index.modes.append(entry.unix_mode)
+        index.starts.append(start)
+        index.cdpos.append(self._central_size)
+        index.crc.append(crc)
+        index.size.append(size)
+        index.csize.append(csize)
+        index.method.append(method)
+        central = _central_record(entry, record, name, flags, self._timestamp)
+        self._central.append(central)
+        self._central_size += len(central)
 
     def finish(self) -> Written:
         """Write the central directory and end records; return digests, size and index."""
         out = self._out
         try:
-            _finish(out, self._central)
+            self.index.starts.append(out.offset)
+            self.index.cdpos.append(self._central_size)
+            _finish(out, self._central, len(self._central))
             sha256, md5 = out.digests()
         finally:
             out.close()
@@ -243,6 +327,135 @@ class ZipWriter:
     def abort(self) -> None:
         """Stop the hashing thread of a build that failed."""
         self._out.close()
+
+
+class NotPatchable(Exception):
+    """A change `patch` does not make (ZIP64 records); the caller writes the zip in full."""
+
+
+def patch(
+    fd: int,
+    raw: BinaryIO,
+    index: ZipIndex,
+    changes: Mapping[int, tuple[Entry, Member]],
+    timestamp: tuple[int, int],
+) -> Written:
+    """Write the zip that `index` describes (read through `fd`) with some members replaced.
+
+    `changes` maps member numbers to their new entry and bytes; names and order stay. The
+    result is byte for byte what ZipWriter would write for the new entries: local records
+    between the changes are copied in runs, each changed member is written by the same code as
+    ZipWriter.add, and the old central directory is copied with the changed records rebuilt and
+    the later records' offsets moved (issue 5: a one-file change must not cost a full write).
+    """
+    count = len(index.names)
+    cd_offset, cd_size = index.starts[count], index.cdpos[count]
+    if count >= ZIP64_COUNT_LIMIT or cd_offset >= ZIP64_LIMIT:
+        raise NotPatchable("the zip has ZIP64 records")
+    central = bytearray(_pread_exact(fd, cd_size, cd_offset))
+    new = index.copy()
+    out = _HashingFile(raw)
+    moved: list[tuple[int, int]] = []  # (member number, how far the members after it move)
+    try:
+        position = 0
+        for number in sorted(changes):
+            entry, member = changes[number]
+            _copy_range(fd, out, position, index.starts[number])
+            name, flags = _name_and_flags(entry)
+            record = _write_member(out, entry, name, flags, member, timestamp)
+            rebuilt = _central_record(entry, record, name, flags, timestamp)
+            at, end = index.cdpos[number], index.cdpos[number + 1]
+            if len(rebuilt) != end - at or record[2] >= ZIP64_LIMIT:
+                raise NotPatchable(f"{entry.arc} needs ZIP64 records")
+            central[at:end] = rebuilt
+            position = index.starts[number + 1]
+            new.held[number] = record[0]
+            new.modes[number] = entry.unix_mode
+            new.starts[number] = record[1]
+            new.crc[number], new.size[number], new.csize[number], new.method[number] = record[3:]
+            moved.append((number, out.offset - position))
+        _copy_range(fd, out, position, cd_offset)
+        if out.offset >= ZIP64_LIMIT:
+            raise NotPatchable("the zip grew past 4 GiB")
+        # The members between two changes move by what the changes before them grew or shrank.
+        moved.append((count + 1, 0))
+        for (first, shift), (last, _) in itertools.pairwise(moved):
+            if shift == 0:
+                continue
+            for number in range(first + 1, last):
+                new.starts[number] = start = index.starts[number] + shift
+                if number < count:
+                    _OFFSET.pack_into(central, index.cdpos[number] + 42, start)
+        _finish(out, [bytes(central)], count)
+        sha256, md5 = out.digests()
+    finally:
+        out.close()
+    return Written(sha256, md5, out.offset, new)
+
+
+def _name_and_flags(entry: Entry) -> tuple[bytes, int]:
+    name = _encode_name(entry)
+    return name, 0 if name.isascii() else _UTF8_FLAG
+
+
+def _write_member(
+    out: _HashingFile,
+    entry: Entry,
+    name: bytes,
+    flags: int,
+    member: Member,
+    timestamp: tuple[int, int],
+) -> Record:
+    """Write a local header and the member's data; return its record."""
+    offset = out.offset
+    zip64 = member.size >= ZIP64_LIMIT or member.compressed_size >= ZIP64_LIMIT
+    extra = _ZIP64_LOCAL.pack(1, 16, member.size, member.compressed_size) if zip64 else b""
+    out.write(
+        _LOCAL.pack(
+            0x04034B50,
+            45 if zip64 else 20,
+            flags,
+            member.method,
+            timestamp[0],
+            timestamp[1],
+            member.crc,
+            ZIP64_LIMIT if zip64 else member.compressed_size,
+            ZIP64_LIMIT if zip64 else member.size,
+            len(name),
+            len(extra),
+        )
+        + name
+        + extra
+    )
+    written = 0
+    for chunk in member.chunks:
+        out.write(chunk)
+        written += len(chunk)
+    if written != member.compressed_size:
+        raise SourceError(
+            f"{entry.source or entry.arc} changed while it was being zipped; run again",
+            entry.source,
+        )
+    held = ident(entry, member.key) or ""
+    return (held, offset, out.offset, member.crc, member.size, written, member.method)
+
+
+def _copy_range(fd: int, out: _HashingFile, start: int, end: int) -> None:
+    """Copy bytes [start, end) of a previous artifact."""
+    position = start
+    while position < end:
+        data = os.pread(fd, min(_COPY_BLOCK, end - position), position)
+        if not data:
+            raise OSError("the previous artifact is shorter than its index says")
+        out.write(data)
+        position += len(data)
+
+
+def _pread_exact(fd: int, size: int, offset: int) -> bytes:
+    data = os.pread(fd, size, offset)
+    if len(data) != size:
+        raise OSError("the previous artifact is shorter than its index says")
+    return data
 
 
 def _central_record(
@@ -287,12 +500,11 @@ def _central_record(
     )
 
 
-def _finish(out: _HashingFile, central: list[bytes]) -> None:
+def _finish(out: _HashingFile, central: list[bytes], count: int) -> None:
     cd_offset = out.offset
     for record in central:
         out.write(record)
     cd_size = out.offset - cd_offset
-    count = len(central)
     if count >= ZIP64_COUNT_LIMIT or cd_offset >= ZIP64_LIMIT or cd_size >= ZIP64_LIMIT:
         eocd64_offset = out.offset
         out.write(

@@ -15,17 +15,20 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from .archive import EMPTY, Member, Record, ZipWriter, dos_timestamp, ident, link_member
 from .cache import ArtifactRecord, Cache, Previous
-from .compress import hash_file
+from .compress import Packed, hash_file
 from .entries import Entry, content_hash
 from .errors import OutputError
-from .layout import Context
-from .packer import Packer
+
+if TYPE_CHECKING:  # both import more than the change path (incremental.py) may load
+    from .layout import Context
+    from .packer import Packer
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +61,40 @@ def byte_options(context: Context) -> dict[str, object]:
     }
 
 
-def artifact_namer(context: Context, part: str) -> Callable[[str], Path]:
+class Naming(NamedTuple):
+    """Where an artifact goes: `fixed` (output_path), or folder/stem-<content hash>.zip.
+
+    Plain strings, so the change path (incremental.py) can name a rebuilt artifact from the
+    snapshot alone.
+    """
+
+    fixed: str | None
+    folder: str
+    stem: str
+
+    def path(self, digest: str) -> Path:
+        """The artifact's path for a content hash."""
+        if self.fixed is not None:
+            return Path(self.fixed)
+        return Path(self.folder, f"{self.stem}-{digest[:16]}.zip")
+
+    @property
+    def prefix(self) -> str:
+        """What the names of this artifact's earlier versions start with."""
+        return self.path("").name[:-4]
+
+
+def naming_for(context: Context, part: str) -> Naming:
+    """The naming of the function's (part "function") or the layer's artifact (DESIGN 3)."""
+    folder = os.path.abspath(context.output_dir)
     explicit = context.request.output_path
     if explicit is not None:
-        path = Path(os.path.abspath(context.output_dir / explicit.name))
+        path = Path(folder, explicit.name)
         if part == "layer":
             path = path.with_name(f"{path.stem}-layer{path.suffix or '.zip'}")
-        return lambda _hash: path
+        return Naming(str(path), folder, path.stem)
     stem = context.name if part == "function" else f"{context.name}-layer"
-    folder = Path(os.path.abspath(context.output_dir))
-    return lambda digest: folder / f"{stem}-{digest[:16]}.zip"
+    return Naming(None, folder, stem)
 
 
 def counts(entries: Sequence[Entry]) -> tuple[int, int, int]:
@@ -104,7 +131,7 @@ def known_digests(entries: Sequence[Entry], cache: Cache) -> dict[str, str]:
 
 def produce_artifact(
     entries: Sequence[Entry],
-    namer: Callable[[str], Path],
+    namer: Naming,
     context: Context,
     cache: Cache,
     packer: Packer,
@@ -114,8 +141,8 @@ def produce_artifact(
     timestamp = dos_timestamp(os.environ.get("SOURCE_DATE_EPOCH"))
     digests = known_digests(entries, cache)
     planned: str | None = None
-    stamp = f"{timestamp[0]}:{timestamp[1]}"
-    previous = cache.previous(level, stamp, prefer=namer("").name[:-4])
+    stamp = store_stamp(timestamp)
+    previous = cache.previous(level, stamp, prefer=namer.prefix)
     if digests or previous is not None:
         # A warm cache: hash only what it lacks (edited or racy files), so that "nothing
         # changed" is decided, and unchanged records copied, without compressing anything. A
@@ -128,10 +155,9 @@ def produce_artifact(
     todo = [e for e, (how, _) in zip(entries, plan, strict=True) if how == "pack"]
     log.debug("rebuild: %d of %d entries to compress", len(todo), len(entries))
     drifted = False  # a file's content differed from the digest the warm check used
-    fd, tmp = temp_in(context.output_dir, namer("0" * 64).name)
     try:
-        with os.fdopen(fd, "wb") as raw:
-            writer = ZipWriter(raw, timestamp)
+        with staged(context.output_dir, namer.path("0" * 64).name) as stage:
+            writer = ZipWriter(stage.raw, timestamp)
             try:
                 packed = packer.pack(todo)
                 run: list[tuple[Entry, Record]] = []
@@ -159,37 +185,19 @@ def produce_artifact(
                         drifted = drifted or (known is not None and known != result.sha256)
                         sha = digests[entry.source] = result.sha256
                         cache.record_digest(entry.source, entry.stat_key, sha, started)
-                        writer.add(
-                            entry,
-                            Member(
-                                result.crc,
-                                result.size,
-                                len(result.data),
-                                result.method,
-                                (result.data,),
-                                sha,
-                            ),
-                        )
+                        writer.add(entry, packed_member(result))
                 if run:
                     source.copy(writer, run)
             except BaseException:
                 writer.abort()
                 raise
             written = writer.finish()
-            raw.flush()
-            # Durable before it is visible: after a crash the artifact's name never points at a
-            # file whose blocks were not written (DESIGN 6, issue 6).
-            os.fsync(raw.fileno())
-        # The name comes from what was actually read, so a file edited during the build cannot
-        # give a zip whose name or content_hash describes other content.
-        digest = planned if planned is not None and not drifted else None
-        digest = digest or content_hash(entries, digests, options)
-        path = namer(digest)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+            # The name comes from what was actually read, so a file edited during the build
+            # cannot give a zip whose name or content_hash describes other content.
+            digest = planned if planned is not None and not drifted else None
+            digest = digest or content_hash(entries, digests, options)
+            path = namer.path(digest)
+            stage.publish(path)
     finally:
         source.close()
     files, links, size = counts(entries)
@@ -207,8 +215,9 @@ class _Source:
 
     def __init__(self, fd: int | None, previous: Previous | None) -> None:
         self.fd = fd
-        self.index = previous.index if previous is not None and fd is not None else {}
-        self.moved = previous.by_content() if self.index and previous is not None else {}
+        self.index = previous.index.records() if previous is not None and fd is not None else {}
+        # Files by content, for content that moved to another archive path.
+        self.moved = {rec[0]: rec for rec in self.index.values() if len(rec[0]) == 64}
 
     @classmethod
     def open(cls, previous: Previous | None) -> _Source:
@@ -255,7 +264,7 @@ class _Source:
 def _planned(
     entries: Sequence[Entry],
     digests: dict[str, str],
-    namer: Callable[[str], Path],
+    namer: Naming,
     options: dict[str, object],
     cache: Cache,
 ) -> tuple[str, Path, ArtifactRecord | None]:
@@ -267,7 +276,7 @@ def _planned(
             sha = digests[entry.source] = hash_file(entry.source, entry.size)
             cache.record_digest(entry.source, entry.stat_key, sha, started)
     planned = content_hash(entries, digests, options)
-    path = namer(planned)
+    path = namer.path(planned)
     record = cache.artifact(path)
     log.debug("content hash %s (%d digests known)", planned[:16], len(digests))
     current = record is not None and record.content_hash == planned
@@ -275,7 +284,7 @@ def _planned(
 
 
 def inspect_artifact(
-    entries: Sequence[Entry], namer: Callable[[str], Path], context: Context, cache: Cache
+    entries: Sequence[Entry], namer: Naming, context: Context, cache: Cache
 ) -> ZipFacts:
     """What `produce_artifact` would decide, without writing (a read-only cache saves nothing)."""
     digest, path, record = _planned(
@@ -306,6 +315,51 @@ def remove_stale_temps(folder: Path) -> None:
                             os.unlink(item.path)
     except OSError:
         pass
+
+
+def store_stamp(timestamp: tuple[int, int]) -> str:
+    """The timestamp as the member store files it: members are only reused at the same one."""
+    return f"{timestamp[0]}:{timestamp[1]}"
+
+
+def packed_member(packed: Packed) -> Member:
+    """A packed file as a zip member, keyed by its content sha256."""
+    return Member(
+        packed.crc, packed.size, len(packed.data), packed.method, (packed.data,), packed.sha256
+    )
+
+
+class Stage:
+    """A temporary file beside an artifact, published under its final name only when complete."""
+
+    def __init__(self, raw: BinaryIO, tmp: str) -> None:
+        self.raw = raw
+        self.tmp = tmp
+        self.published = False
+
+    def publish(self, path: Path) -> None:
+        """Flush to disk, then rename into place."""
+        self.raw.flush()
+        # Durable before it is visible: after a crash the artifact's name never points at a
+        # file whose blocks were not written (DESIGN 6, issue 6).
+        os.fsync(self.raw.fileno())
+        self.raw.close()
+        os.replace(self.tmp, path)
+        self.published = True
+
+
+@contextlib.contextmanager
+def staged(folder: Path, final_name: str) -> Iterator[Stage]:
+    """A Stage in `folder`; whatever was not published is deleted, also on errors."""
+    fd, tmp = temp_in(folder, final_name)
+    stage = Stage(os.fdopen(fd, "wb"), tmp)
+    try:
+        yield stage
+    finally:
+        if not stage.published:
+            stage.raw.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
 
 def temp_in(folder: Path, final_name: str) -> tuple[int, str]:

@@ -9,14 +9,15 @@ its lock, and a corrupt or foreign database is detected and rebuilt from nothing
   inode, device, sha256, time hashed), stored as one marshal blob: loading 24,000 rows one by one
   cost 0.15 s, the blob 0.02 s. A digest is trusted only when the whole stat key matches and the
   file's mtime and ctime are not within RACY_NS of when it was read (fsview.is_racy).
-- **Member store**: the artifacts themselves. Each artifact's record holds an index (archive
-  path -> content, local record's start and end, crc, sizes, method) at its compression level and
-  timestamp; a rebuild copies runs of unchanged records, headers included, out of a previous
-  artifact with pread, reuses the compressed bytes of content that moved, and compresses only the
-  rest. A cold build therefore writes nothing but the zip, and memory stays bounded. An index is
-  trusted only while the artifact's size, mtime and inode are those it was written with. The
-  store is bounded: past the size limit, the least recently used recorded artifacts are deleted
-  (never one used in the last `KEEP_RECENT_NS`).
+- **Member store**: the artifacts themselves. Each artifact's record holds its index
+  (archive.ZipIndex: each member's content, local record's offset, crc, sizes, method and central
+  record's offset) at its compression level and timestamp; a rebuild copies runs of unchanged
+  records, headers included, out of a previous artifact with pread, reuses the compressed bytes
+  of content that moved, and compresses only the rest; the change path (incremental.py) patches
+  a previous artifact through its index. A cold build therefore writes nothing but the zip, and
+  memory stays bounded. An index is trusted only while the artifact's size, mtime and inode are
+  those it was written with. The store is bounded: past the size limit, the least recently used
+  recorded artifacts are deleted (never one used in the last `KEEP_RECENT_NS`).
 
 A cache entry can only ever save work, never change a result.
 """
@@ -29,19 +30,19 @@ import marshal
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .archive import Record
+from .archive import ZipIndex
 from .entries import StatKey
 from .fsview import is_racy
 from .snapshot import CACHE_NAME, KEEP_RECENT_NS
 
 log = logging.getLogger(__name__)
 
-SCHEMA = "lambdazip-tf cache 6"
+SCHEMA = "lambdazip-tf cache 7"
 DEFAULT_STORE_LIMIT = 512 * 1024 * 1024  # LAMBDAZIP_CACHE_MAX_MB overrides
 
 _TABLES = """
@@ -53,7 +54,7 @@ CREATE TABLE IF NOT EXISTS artifacts (
     level INTEGER NOT NULL, stamp TEXT NOT NULL, used_ns INTEGER NOT NULL,
     members BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS snapshots (
-    key TEXT PRIMARY KEY, data BLOB NOT NULL, layout BLOB, used_ns INTEGER NOT NULL)
+    key TEXT PRIMARY KEY, data BLOB NOT NULL, used_ns INTEGER NOT NULL)
 """
 SNAPSHOTS_KEPT = 64  # most recently used requests whose fast path is remembered
 
@@ -72,15 +73,11 @@ class ArtifactRecord:
 
 @dataclass(frozen=True)
 class Previous:
-    """A previous artifact whose records a rebuild may copy, and its index by archive path."""
+    """A previous artifact whose records a rebuild may copy, and its index."""
 
     path: str
     key: tuple[int, int, int]  # size, mtime_ns, inode when it was indexed
-    index: dict[str, Record]
-
-    def by_content(self) -> dict[str, Record]:
-        """The index of its files by content sha256 (for content that moved)."""
-        return {rec[0]: rec for rec in self.index.values() if len(rec[0]) == 64}
+    index: ZipIndex
 
 
 class Cache:
@@ -223,11 +220,21 @@ class Cache:
                 st = os.stat(path)
                 if (st.st_size, st.st_mtime_ns, st.st_ino) != (size, mtime_ns, ino):
                     continue
-                index = marshal.loads(blob)
-            except (OSError, ValueError, EOFError, TypeError):
+                return Previous(path, (size, mtime_ns, ino), ZipIndex.decode(blob))
+            except (OSError, ValueError):
                 continue
-            if isinstance(index, dict):
-                return Previous(path, (size, mtime_ns, ino), index)
+        return None
+
+    def index(self, path: str, key: tuple[int, int, int]) -> ZipIndex | None:
+        """The index of the artifact at `path` if it was recorded with stat key `key`."""
+        for size, mtime_ns, ino, blob in self._query(
+            "SELECT size, mtime_ns, ino, members FROM artifacts WHERE path = ?", (path,)
+        ):
+            if (size, mtime_ns, ino) == key:
+                try:
+                    return ZipIndex.decode(blob)
+                except ValueError:
+                    return None
         return None
 
     def record_artifact(
@@ -236,7 +243,7 @@ class Cache:
         record: ArtifactRecord,
         level: int,
         stamp: str,
-        index: Mapping[str, Record],
+        index: ZipIndex,
     ) -> None:
         """Remember a freshly renamed artifact and where its records lie."""
         st = os.stat(path)
@@ -254,7 +261,7 @@ class Cache:
                     level,
                     stamp,
                     time.time_ns(),
-                    marshal.dumps(dict(index)),
+                    index.encode(),
                 )
             ],
         )
@@ -291,7 +298,7 @@ class Cache:
 
     # -- fast-path snapshots (snapshot.py) ------------------------------------------------
 
-    def save_snapshot(self, key: str, data: bytes | None, layout: bytes | None = None) -> None:
+    def save_snapshot(self, key: str, data: bytes | None) -> None:
         """Store a request's snapshot (None: forget it), keeping the most recently used ones."""
         if self._db is None or self.readonly:
             return
@@ -301,8 +308,8 @@ class Cache:
                     self._db.execute("DELETE FROM snapshots WHERE key = ?", (key,))
                     return
                 self._db.execute(
-                    "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?)",
-                    (key, data, layout, time.time_ns()),
+                    "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?)",
+                    (key, data, time.time_ns()),
                 )
                 self._db.execute(
                     "DELETE FROM snapshots WHERE key NOT IN "

@@ -109,8 +109,7 @@ def content_hash(
     entries: Iterable[Entry], digests: Mapping[str, str], options: Mapping[str, object]
 ) -> str:
     """sha256 over the sorted manifest plus format version and byte-changing options (hex)."""
-    header = {"format": FORMAT_VERSION, "options": dict(sorted(options.items()))}
-    lines = [json.dumps(header, sort_keys=True)]
+    lines = []
     for entry in entries:
         if entry.kind == "file":
             what = digests[entry.source]  # type: ignore[index]
@@ -118,5 +117,24 @@ def content_hash(
             what = entry.target or ""
         else:
             what = ""
-        lines.append(f"{entry.zip_name}\0{entry.kind}\0{entry.mode:o}\0{what}")
-    return hashlib.sha256("\n".join(lines).encode("utf-8", "surrogateescape")).hexdigest()
+        lines.append(manifest_line(entry.zip_name, entry.kind, entry.mode, what))
+    return manifest_hash(lines, options)
+
+
+def manifest_line(zip_name: str, kind: Kind, mode: int, what: str) -> str:
+    """One entry of the manifest: what a content hash covers of it (DESIGN 6)."""
+    return f"{zip_name}\0{kind}\0{mode:o}\0{what}"
+
+
+def manifest_hash(lines: Iterable[str], options: Mapping[str, object]) -> str:
+    """The content hash of a manifest's lines, in archive order."""
+    header = {"format": FORMAT_VERSION, "options": dict(sorted(options.items()))}
+    text = "\n".join((json.dumps(header, sort_keys=True), *lines))
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def combined_hash(function: str, layer: str | None) -> str:
+    """The content hash of a request: the function's, combined with the layer's if any."""
+    if layer is None:
+        return function
+    return hashlib.sha256(f"{function}:{layer}".encode()).hexdigest()

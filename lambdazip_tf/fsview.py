@@ -129,68 +129,85 @@ def pack_files(files: Sequence[tuple[str, tuple[int, ...]]]) -> tuple[str, bytes
     return paths, keys
 
 
-def still_true(facts: Sequence[Fact], paths: str, keys: bytes) -> bool:
-    """True when every recorded fact and every zipped file's stat key still hold.
+def changed_files(facts: Sequence[Fact], paths: str, keys: bytes) -> list[int] | None:
+    """The numbers of the zipped files whose stat key differs ([] when nothing changed), or None
+    when a recorded fact no longer holds or a zipped file is gone: then the selection itself may
+    differ, and only a full build can tell.
 
-    Racy facts are never stored and racy files carry NEVER, so equality is enough.
-    The files are checked in two processes: a stat per file is the whole cost of the no-change
-    path, and a forked child has its own interpreter lock (0.15 s became 0.10 s on 24,500 files).
+    Racy facts are never stored and racy files carry NEVER, so equality is enough. The files are
+    checked in two processes: a stat per file is the whole cost of the no-change path, and a
+    forked child has its own interpreter lock (0.15 s became 0.10 s on 24,500 files).
     """
     listed = paths.split("\0") if paths else []
     expected = list(struct.iter_unpack("=5q", keys))
     if len(listed) != len(expected):
-        return False
-    # The parent also checks the facts (a stat or a probe each): balance the stats.
-    cut = max(0, (len(listed) - len(facts)) // 2)
-    child = _fork_check(listed[cut:], expected[cut:]) if len(listed) > 2000 else None
-    mine = (listed, expected) if child is None else (listed[:cut], expected[:cut])
-    ok = _files_hold(*mine) and _facts_hold(facts)
-    if child is not None:
-        _, status = os.waitpid(child, 0)
-        ok = ok and os.waitstatus_to_exitcode(status) == 0
-    return ok
-
-
-def changed_files(facts: Sequence[Fact], paths: str, keys: bytes) -> set[str] | None:
-    """The zipped files whose stat key differs, or None when any fact no longer holds."""
-    if not _facts_hold(facts):
         return None
-    changed: set[str] = set()
-    lstat = os.lstat
-    for path, key in zip(
-        paths.split("\0") if paths else [], struct.iter_unpack("=5q", keys), strict=True
-    ):
-        try:
-            st = lstat(path)
-        except OSError:
-            return None
-        if (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev) != key:
-            changed.add(path)
-    return changed
+    # The parent also checks the facts (a stat or a probe each): balance the stats.
+    cut = max(0, (len(listed) - len(facts)) // 2) if len(listed) > 2000 else len(listed)
+    child = _fork_check(listed, expected, cut) if cut < len(listed) else None
+    mine = _files_changed(listed, expected, 0, cut)
+    held = _facts_hold(facts)
+    theirs = _child_answer(child) if child is not None else []
+    if mine is None or theirs is None or not held:
+        return None
+    return mine + theirs
 
 
-def _fork_check(paths: list[str], keys: list[tuple[int, ...]]) -> int | None:
+def _fork_check(
+    paths: list[str], keys: list[tuple[int, ...]], start: int
+) -> tuple[int, int] | None:
+    """A child checking paths[start:]: (pid, read end of the pipe it answers on)."""
     if not hasattr(os, "fork"):
         return None
     try:
+        read, write = os.pipe()
         pid = os.fork()
     except OSError:
         return None
-    if pid == 0:  # the child: answer with the exit code, run nothing else
-        os._exit(0 if _files_hold(paths, keys) else 1)
-    return pid
+    if pid == 0:  # the child: answer on the pipe, run nothing else
+        code = 1
+        try:
+            os.close(read)
+            changed = _files_changed(paths, keys, start, len(paths))
+            data = b"-" if changed is None else struct.pack(f"={len(changed)}q", *changed)
+            while data:
+                data = data[os.write(write, data) :]
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    return pid, read
 
 
-def _files_hold(paths: list[str], keys: list[tuple[int, ...]]) -> bool:
-    lstat = os.lstat
+def _child_answer(child: tuple[int, int]) -> list[int] | None:
+    pid, read = child
+    chunks = []
     try:
-        for path, key in zip(paths, keys, strict=True):
-            st = lstat(path)
-            if (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev) != key:
-                return False
+        while chunk := os.read(read, 1 << 16):
+            chunks.append(chunk)
+    finally:
+        os.close(read)
+        _, status = os.waitpid(pid, 0)
+    data = b"".join(chunks)
+    if os.waitstatus_to_exitcode(status) != 0 or data == b"-" or len(data) % 8:
+        return None
+    return [n for (n,) in struct.iter_unpack("=q", data)]
+
+
+def _files_changed(
+    paths: list[str], keys: list[tuple[int, ...]], start: int, end: int
+) -> list[int] | None:
+    lstat = os.lstat
+    changed = []
+    try:
+        for number in range(start, end):
+            st = lstat(paths[number])
+            key = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+            if key != keys[number]:
+                changed.append(number)
     except (OSError, ValueError):
-        return False
-    return True
+        return None
+    return changed
 
 
 def _facts_hold(facts: Sequence[Fact]) -> bool:

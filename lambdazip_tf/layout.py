@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from .entries import Entry, Excluded, PackageInfo, file_entry, with_parents
+from .entries import Entry, Excluded, PackageInfo, with_parents
 from .errors import OutputError, RequestError, SourceError
 from .fsview import Observed
 from .nodejs import crawl
@@ -181,66 +179,3 @@ def check_output_dir(output_dir: Path) -> None:
         ) from None
     if not os.access(output_dir, os.W_OK | os.X_OK):
         raise OutputError(f"output folder {output_dir} is not writable", output_dir)
-
-
-def layout_record(layout: Layout) -> dict[str, Any]:
-    """The layout in plain types, for the change fast path (snapshot.py)."""
-    return {
-        "function": [tuple(e) for e in layout.function],
-        "layer": None if layout.layer is None else [tuple(e) for e in layout.layer],
-        "excluded": [(x.arc, x.reason) for x in layout.excluded],
-        "packages": [tuple(p) for p in layout.packages],
-    }
-
-
-def layout_from_record(
-    context: Context, record: dict[str, Any], changed: set[str]
-) -> Layout | None:
-    """The recorded layout with the changed files' stat taken again; None if one is gone."""
-    fresh: dict[str, Entry] = {}
-    for path in changed:
-        try:
-            st = os.lstat(path)
-        except OSError:
-            return None
-        if not stat.S_ISREG(st.st_mode):
-            return None
-        fresh[path] = file_entry("", path, st)
-
-    def rebuild(rows: list[Any]) -> list[Entry]:
-        out = []
-        for row in rows:
-            arc, kind, mode, source, target, size, key = row
-            entry = Entry(arc, kind, mode, source, target, size, tuple(key) if key else None)
-            update = fresh.get(entry.source or "") if entry.kind == "file" else None
-            if update is not None:
-                entry = update._replace(arc=entry.arc)
-            out.append(entry)
-        return out
-
-    function = rebuild(record["function"])
-    layer = None if record["layer"] is None else rebuild(record["layer"])
-    packages = [PackageInfo(*row) for row in record["packages"]]
-    if fresh:
-        packages = _resize(packages, record, fresh)
-    excluded = [Excluded(arc, reason) for arc, reason in record["excluded"]]
-    return Layout(context, function, layer, excluded, packages)
-
-
-def _resize(
-    packages: list[PackageInfo], record: dict[str, Any], fresh: dict[str, Entry]
-) -> list[PackageInfo]:
-    """Package byte counts after the changed files' sizes moved (for the size-limit message)."""
-    delta: dict[str, int] = {}
-    for row in (*record["function"], *(record["layer"] or ())):
-        update = fresh.get(row[3] or "") if row[1] == "file" else None
-        if update is not None:
-            arc = row[0].removeprefix(LAYER_PREFIX) if record["layer"] is not None else row[0]
-            delta[arc] = update.size - row[5]
-    by_depth = sorted(packages, key=lambda p: -len(p.arc))
-    sizes = {p.arc: p.size for p in packages}
-    for arc, change in delta.items():
-        owner = next((p for p in by_depth if arc.startswith(p.arc + "/")), None)
-        if owner is not None:
-            sizes[owner.arc] += change
-    return [p._replace(size=sizes[p.arc]) for p in packages]

@@ -7,21 +7,26 @@ next external-mode run replays (snapshot.py).
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import os
 import time
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import snapshot
+from .archive import dos_timestamp
 from .artifact import (
+    Naming,
     ZipFacts,
-    artifact_namer,
+    byte_options,
     inspect_artifact,
+    naming_for,
     produce_artifact,
     remove_stale_temps,
 )
 from .cache import Cache
+from .entries import combined_hash
 from .errors import LimitError, OutputError
 from .fsview import Observed
 from .layout import (
@@ -29,18 +34,13 @@ from .layout import (
     Layout,
     build_layout,
     check_output_dir,
-    layout_from_record,
-    layout_record,
     resolve_context,
 )
+from .limits import MB, UNZIPPED_LIMIT, size_warning
 from .packer import Packer
 from .request import Request, Result
 
 log = logging.getLogger(__name__)
-
-MB = 1024 * 1024
-DIRECT_UPLOAD_LIMIT = 50 * MB  # Lambda's limit for a zip uploaded with the function
-UNZIPPED_LIMIT = 250 * MB  # function plus all its layers, unzipped
 
 
 @dataclass
@@ -56,10 +56,8 @@ class Outcome:
     @property
     def content_hash(self) -> str:
         """The function's content hash, combined with the layer's when there is one."""
-        if self.layer is None:
-            return self.function.content_hash
-        both = f"{self.function.content_hash}:{self.layer.content_hash}".encode()
-        return hashlib.sha256(both).hexdigest()
+        layer = self.layer.content_hash if self.layer is not None else None
+        return combined_hash(self.function.content_hash, layer)
 
     def result(self) -> Result:
         """The DESIGN 4 result."""
@@ -83,48 +81,29 @@ class Outcome:
 def build(request: Request, cwd: Path | None = None, *, snapshot_key: str | None = None) -> Outcome:
     """Build (or find current) the artifacts a request describes.
 
-    With `snapshot_key`, what this build read is recorded for the fast path (snapshot.py).
+    With `snapshot_key`, what this build read is recorded for the fast paths (snapshot.py).
     """
     started = time.perf_counter()
     fs = Observed()
     context = resolve_context(request, fs, cwd)
-    layout = _recorded_layout(context, fs, snapshot_key) if snapshot_key is not None else None
-    if layout is None:
-        layout = build_layout(context, fs)
+    layout = build_layout(context, fs)
     log.debug("layout: %d entries in %.3f s", len(layout.function), time.perf_counter() - started)
     _check_unzipped(layout)
     check_output_dir(context.output_dir)
     cache = Cache(context.output_dir, context.source)
+    namings = [naming_for(context, "function"), naming_for(context, "layer")]
     try:
         with Packer(context.request.compression_level) as packer:
-            fn = produce_artifact(
-                layout.function, artifact_namer(context, "function"), context, cache, packer
-            )
+            fn = produce_artifact(layout.function, namings[0], context, cache, packer)
             layer = None
             if layout.layer is not None:
-                layer = produce_artifact(
-                    layout.layer, artifact_namer(context, "layer"), context, cache, packer
-                )
+                layer = produce_artifact(layout.layer, namings[1], context, cache, packer)
         outcome = Outcome(layout, fn, layer, current=fn.reused and (layer is None or layer.reused))
         warnings = _size_warnings(outcome)
         for warning in warnings:
             log.warning("%s", warning)
         if snapshot_key is not None:
-            files = [
-                (e.source, e.stat_key)
-                for e in (*layout.function, *(layout.layer or ()))
-                if e.kind == "file" and e.source is not None and e.stat_key is not None
-            ]
-            encoded = snapshot.encode(
-                fs.facts,
-                files,
-                fs.started_ns,
-                outcome.result().as_strings(),
-                [str(f.path) for f in (fn, layer) if f is not None],
-                warnings,
-            )
-            recorded = snapshot.encode_layout(layout_record(layout)) if encoded else None
-            cache.save_snapshot(snapshot_key, encoded, recorded)
+            _save_snapshot(snapshot_key, context, fs, outcome, namings, warnings, cache)
         cache.prune(keep=[f.path for f in (fn, layer) if f is not None])
         remove_stale_temps(context.output_dir)
     finally:
@@ -133,27 +112,53 @@ def build(request: Request, cwd: Path | None = None, *, snapshot_key: str | None
     return outcome
 
 
-def _recorded_layout(context: Context, fs: Observed, key: str) -> Layout | None:
-    """The last selection, when only files' content or mode changed since (snapshot.py)."""
-    reuse = snapshot.changed_layout(str(context.output_dir), key)
-    if reuse is None:
-        return None
-    facts, record, changed = reuse
-    layout = layout_from_record(context, record, changed)
-    if layout is not None:
-        fs.facts.extend(facts)  # checked just now: they hold as of this build
-        log.debug("layout: the recorded selection, %d files changed", len(changed))
-    return layout
+def _save_snapshot(
+    key: str,
+    context: Context,
+    fs: Observed,
+    outcome: Outcome,
+    namings: list[Naming],
+    warnings: list[str],
+    cache: Cache,
+) -> None:
+    """Record what this build read and made, for the next external-mode run (snapshot.py)."""
+    layout = outcome.layout
+    parts = [(layout.function, outcome.function), (layout.layer, outcome.layer)]
+    files: list[tuple[str, tuple[int, ...]]] = []
+    where: list[int] = []  # (artifact number, member number) of each file
+    artifacts = []
+    for number, (entries, facts) in enumerate(parts):
+        if entries is None or facts is None:
+            continue
+        for member, entry in enumerate(entries):
+            if entry.kind == "file" and entry.source is not None and entry.stat_key is not None:
+                files.append((entry.source, entry.stat_key))
+                where += (number, member)
+        naming = namings[number]
+        artifacts.append(
+            (str(facts.path), (naming.fixed, naming.folder, naming.stem), facts.content_hash)
+        )
+    timestamp = dos_timestamp(os.environ.get("SOURCE_DATE_EPOCH"))
+    rebuild = {
+        "root": context.source,
+        "where": array("q", where).tobytes(),
+        "level": context.request.compression_level,
+        "timestamp": timestamp,
+        "options": byte_options(context),
+    }
+    encoded = snapshot.encode(
+        fs.facts, files, fs.started_ns, outcome.result().as_strings(), artifacts, warnings, rebuild
+    )
+    cache.save_snapshot(key, encoded)
 
 
 def _size_warnings(outcome: Outcome) -> list[str]:
-    return [
-        f"{facts.path} is {facts.size / MB:.1f} MB, over Lambda's 50 MB limit for direct "
-        "upload; upload it through S3 (aws_lambda_function.s3_bucket) or move dependencies "
-        "into a layer"
+    found = (
+        size_warning(facts.path, facts.size)
         for facts in (outcome.function, outcome.layer)
-        if facts is not None and facts.size > DIRECT_UPLOAD_LIMIT
-    ]
+        if facts is not None
+    )
+    return [warning for warning in found if warning is not None]
 
 
 def dry_run(request: Request, cwd: Path | None = None) -> Outcome:
@@ -163,10 +168,10 @@ def dry_run(request: Request, cwd: Path | None = None) -> Outcome:
     layout = build_layout(context, fs)
     cache = Cache(context.output_dir, context.source, readonly=True)
     try:
-        fn = inspect_artifact(layout.function, artifact_namer(context, "function"), context, cache)
+        fn = inspect_artifact(layout.function, naming_for(context, "function"), context, cache)
         layer = None
         if layout.layer is not None:
-            layer = inspect_artifact(layout.layer, artifact_namer(context, "layer"), context, cache)
+            layer = inspect_artifact(layout.layer, naming_for(context, "layer"), context, cache)
     finally:
         cache.close()
     return Outcome(layout, fn, layer, current=fn.reused and (layer is None or layer.reused))

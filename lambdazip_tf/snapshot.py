@@ -1,10 +1,15 @@
-"""The no-change fast path of external-program mode (DESIGN 7; issue 5).
+"""The fast paths of external-program mode (DESIGN 7; issue 5).
 
 Terraform runs the data source on every plan and refresh with the same query, so the same stdin
 text. After a successful build, the pipeline stores a snapshot under a key made of that text, the
 working folder, SOURCE_DATE_EPOCH and the tool's version: the file-system facts its selection read
-(fsview.py), the stat keys of every zipped file, the artifacts' stat keys and the result. The next
-run with the same key replays those facts; if all hold, the previous result is printed as it is.
+(fsview.py), the stat keys of every zipped file and where each sits in its artifact, the
+artifacts' stat keys and the result. The next run with the same key replays those facts:
+
+- all hold and no zipped file changed: the previous result is printed as it is (the no-op);
+- all hold but some zipped files changed: the selection is the same, so the change path
+  (incremental.py) patches only those files' members into new artifacts;
+- anything else: the full build.
 
 This module must not import pydantic or the pipeline: skipping their import is a third of what the
 fast path saves. Anything that fails here (no cache, a changed fact, a corrupt snapshot) means
@@ -20,15 +25,16 @@ import marshal
 import os
 import sqlite3
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from . import __version__
-from .fsview import changed_files, pack_files, racy_facts, still_true, trusted_keys
+from .fsview import changed_files, pack_files, racy_facts, trusted_keys
 
 log = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT_DIR = ".lambdazip"
-SNAPSHOT_FORMAT = "2"
+SNAPSHOT_FORMAT = "3"
 CACHE_NAME = ".lambdazip-cache.sqlite3"
 KEEP_RECENT_NS = 3600 * 1_000_000_000  # never prune an artifact used in the last hour
 
@@ -74,59 +80,60 @@ def encode(
     files: list[tuple[str, tuple[int, ...]]],
     recorded_ns: int,
     result: dict[str, str],
-    artifacts: list[str],
+    artifacts: list[tuple[str, tuple[str | None, str, str], str]],
     warnings: list[str],
+    rebuild: dict[str, Any],
 ) -> bytes | None:
-    """A snapshot as stored in the cache, or None when its facts could not be trusted (racy)."""
+    """A snapshot as stored in the cache, or None when its facts could not be trusted (racy).
+
+    `artifacts` holds each artifact's (path, naming, content hash); `rebuild` what the change
+    path needs besides (incremental.py): the function's real path, each file's artifact and
+    member numbers, the compression level, the zip timestamp and the content hash options.
+    """
     if racy_facts(facts, recorded_ns):
         return None
     trusted = trusted_keys([key for _, key in files], recorded_ns)
-    files = [(path, key) for (path, _), key in zip(files, trusted, strict=True)]
-    keys = []
-    for path in artifacts:
-        st = os.stat(path)
-        keys.append((path, (st.st_size, st.st_mtime_ns, st.st_ino)))
-    paths, stat_keys = pack_files(files)
+    paths, stat_keys = pack_files(
+        [(path, key) for (path, _), key in zip(files, trusted, strict=True)]
+    )
     data = {
         "facts": facts,
         "paths": paths,
         "keys": stat_keys,
         "result": result,
-        "artifacts": keys,
+        "artifacts": [
+            (path, artifact_key(path), naming, digest) for path, naming, digest in artifacts
+        ],
         "warnings": warnings,
+        "rebuild": rebuild,
     }
     return marshal.dumps(data)
 
 
-def encode_layout(layout: dict[str, Any]) -> bytes:
-    """The selection itself, for a rebuild after content-only edits (`changed_layout`)."""
-    return marshal.dumps(layout)
+def artifact_key(path: str) -> tuple[int, int, int]:
+    """What says an artifact is still the file that was written: size, mtime, inode."""
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns, st.st_ino
 
 
-def changed_layout(folder: str, key: str) -> tuple[list[Any], dict[str, Any], set[str]] | None:
-    """(facts, layout, changed files) when the last selection still stands but files changed.
+@dataclass
+class Replay:
+    """A snapshot whose selection still stands, and the files that changed since it was taken."""
 
-    Every fact holding means no folder gained, lost or renamed an entry and every probe answers
-    the same: the selection is the same, and only the listed files' content, size or mode may
-    differ (an edit in place changes a file's stat key, not its folder's). Returns None when
-    anything else changed, so that the caller selects from scratch.
+    database: str
+    key: str
+    snap: dict[str, Any]
+    changed: list[int]  # numbers of the zipped files whose stat key differs
+    started_ns: int  # taken before any file was checked (the racy rule, for their new keys)
+
+
+def replay(text: str, cwd: str) -> Replay | None:
+    """Re-check the last build of this request (same stdin, folder, version).
+
+    None when there is no usable snapshot or the selection may have changed (a folder's listing,
+    a probe, a package.json, an artifact); otherwise which zipped files changed: none means the
+    recorded result stands as it is (see `current_result`).
     """
-    try:
-        row = _load(os.path.join(folder, CACHE_NAME), key, "layout")
-        if row is None or row[1] is None:
-            return None
-        snap = marshal.loads(row[0])
-        layout = marshal.loads(row[1])
-        changed = changed_files(snap["facts"], snap["paths"], snap["keys"])
-    except (sqlite3.Error, OSError, ValueError, EOFError, TypeError, KeyError):
-        return None
-    if changed is None:
-        return None
-    return snap["facts"], layout, changed
-
-
-def current_result(text: str, cwd: str) -> tuple[dict[str, str], list[str]] | None:
-    """The recorded (result, warnings) when nothing the last build read has changed."""
     try:
         request = json.loads(text)
     except ValueError:
@@ -136,34 +143,40 @@ def current_result(text: str, cwd: str) -> tuple[dict[str, str], list[str]] | No
     folder = output_dir_for(request.get("output_path"), request.get("output_dir"), cwd)
     database = os.path.join(folder, CACHE_NAME)
     key = snapshot_key(text, cwd)
+    started_ns = time.time_ns()
     try:
-        row = _load(database, key, "used_ns")
+        row = _load(database, key)
         if row is None:
             return None
         snap = marshal.loads(row[0])
-        for path, expected in snap["artifacts"]:
-            st = os.stat(path)
-            if (st.st_size, st.st_mtime_ns, st.st_ino) != tuple(expected):
+        for path, expected, *_ in snap["artifacts"]:
+            if artifact_key(path) != tuple(expected):
                 return None
-        if not still_true(snap["facts"], snap["paths"], snap["keys"]):
-            return None
-        result = dict(snap["result"])
-        warnings = list(snap["warnings"])
+        changed = changed_files(snap["facts"], snap["paths"], snap["keys"])
     except (sqlite3.Error, OSError, ValueError, EOFError, TypeError, KeyError) as exc:
         log.debug("fast path not taken: %s", exc)
         return None
-    if time.time_ns() - row[1] > KEEP_RECENT_NS // 4:
-        _mark_used(database, key, [path for path, _ in snap["artifacts"]])
-    return result, warnings
+    if changed is None:
+        return None
+    if not changed and time.time_ns() - row[1] > KEEP_RECENT_NS // 4:
+        _mark_used(database, key, [path for path, *_ in snap["artifacts"]])
+    return Replay(database, key, snap, changed, started_ns)
 
 
-def _load(database: str, key: str, column: str) -> tuple[Any, Any] | None:
-    """(data, column) of a snapshot, read without writing (None: no cache or no snapshot)."""
+def current_result(found: Replay) -> tuple[dict[str, str], list[str]] | None:
+    """The recorded (result, warnings) when no zipped file changed either."""
+    if found.changed:
+        return None
+    return dict(found.snap["result"]), list(found.snap["warnings"])
+
+
+def _load(database: str, key: str) -> tuple[Any, Any] | None:
+    """(data, used_ns) of a snapshot, read without writing (None: no cache or no snapshot)."""
     if os.environ.get("LAMBDAZIP_NO_CACHE") or not os.path.isfile(database):
         return None
     db = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
     try:
-        row = db.execute(f"SELECT data, {column} FROM snapshots WHERE key = ?", (key,)).fetchone()
+        row = db.execute("SELECT data, used_ns FROM snapshots WHERE key = ?", (key,)).fetchone()
     finally:
         db.close()
     return None if row is None else (row[0], row[1])

@@ -48,25 +48,49 @@ def _age(root: Path) -> None:
     os.utime(root, (OLD, OLD))
 
 
-def _both(run_cli: Any, src: Path, base: Path, monkeypatch: pytest.MonkeyPatch) -> bytes:
-    request = {"source_dir": str(src), "output_dir": str(base / "cached")}
+def _both(
+    run_cli: Any, src: Path, base: Path, monkeypatch: pytest.MonkeyPatch, **extra: str
+) -> bytes:
+    """Build with the cache and without; the zips and the whole results must agree."""
+    request = {"source_dir": str(src), "output_dir": str(base / "cached"), **extra}
     cached = external(run_cli, request)
     assert cached.code == 0, cached.stderr
+    got = cached.json()
+    _same_as_cache_free(run_cli, request, got, base / "fresh", monkeypatch)
+    layer = Path(got["layer_output_path"]).read_bytes() if "layer_output_path" in got else b""
+    return Path(got["output_path"]).read_bytes() + layer
+
+
+def _same_as_cache_free(
+    run_cli: Any,
+    request: dict[str, str],
+    got: dict[str, str],
+    folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cache-free build of `request` into `folder` gives the same zips and result as `got`."""
     monkeypatch.setenv("LAMBDAZIP_NO_CACHE", "1")
     try:
-        fresh = external(run_cli, {"source_dir": str(src), "output_dir": str(base / "fresh")})
+        fresh = external(run_cli, {**request, "output_dir": str(folder)})
     finally:
         monkeypatch.delenv("LAMBDAZIP_NO_CACHE")
     assert fresh.code == 0, fresh.stderr
-    got, want = cached.json(), fresh.json()
-    assert Path(got["output_path"]).read_bytes() == Path(want["output_path"]).read_bytes()
-    for key in ("content_hash", "output_base64sha256", "file_count", "symlink_count"):
-        assert got[key] == want[key]
-    return Path(got["output_path"]).read_bytes()
+    want = fresh.json()
+    assert got.keys() == want.keys()
+    for key, value in got.items():
+        if key.endswith("output_path"):  # the same name, in the other output folder
+            assert Path(value).read_bytes() == Path(want[key]).read_bytes()
+            assert Path(value).name == Path(want[key]).name
+        else:
+            assert value == want[key], key
 
 
 def _mutate(src: Path, action: str, n: int) -> None:
-    files = sorted(p for p in src.rglob("*") if p.is_file() and not p.is_symlink())
+    files = sorted(
+        p
+        for p in src.rglob("*")
+        if p.is_file() and not p.is_symlink() and p.name != "package.json"  # keep them JSON
+    )
     target = files[n % len(files)] if files else None
     if action == "edit" and target:
         target.write_text(target.read_text() + f"// edit {n}\n")
@@ -76,7 +100,7 @@ def _mutate(src: Path, action: str, n: int) -> None:
         data[0] = (data[0] + 1) % 128 or 65
         target.write_bytes(bytes(data))
         os.utime(target, ns=(st_.st_atime_ns, st_.st_mtime_ns))  # mtime restored
-    elif action == "rename" and target and target.name != "package.json":
+    elif action == "rename" and target:
         target.rename(target.with_name(f"renamed{n}-{target.name}"))
     elif action == "chmod" and target:
         target.chmod(target.stat().st_mode ^ 0o111)
@@ -144,7 +168,7 @@ def _debug_lines(run_cli: Any, request: dict[str, str], monkeypatch: pytest.Monk
 
 
 @pytest.mark.slow
-def test_fast_path_and_incremental_rebuild_outside_the_racy_window(
+def test_fast_path_change_path_and_member_store_outside_the_racy_window(
     tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     src = tmp_path / "fn"
@@ -167,12 +191,18 @@ def test_fast_path_and_incremental_rebuild_outside_the_racy_window(
     target.write_text(target.read_text().replace("7", "Z", 1))  # same size, new content
     os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))  # and the same mtime
     lines = _debug_lines(run_cli, request, monkeypatch)
-    assert "rebuild: 1 of 42 entries to compress" in lines  # the member store did the rest
+    assert "change path: 1 members of" in lines  # no selection, one member patched in
+    assert "layout:" not in lines
     changed = external(run_cli, request).json()
     assert changed["content_hash"] != first["content_hash"]
-    monkeypatch.setenv("LAMBDAZIP_NO_CACHE", "1")
-    fresh = external(run_cli, {**request, "output_dir": str(tmp_path / "fresh")}).json()
-    assert Path(fresh["output_path"]).read_bytes() == Path(changed["output_path"]).read_bytes()
+    _same_as_cache_free(run_cli, request, changed, tmp_path / "fresh", monkeypatch)
+    # A new file changes the selection: the full build compresses it alone, the member store
+    # (the change path's artifact) gives the rest.
+    write(src / "lib" / "new.js", "module.exports = 'new';\n")
+    lines = _debug_lines(run_cli, request, monkeypatch)
+    assert "rebuild: 1 of 43 entries to compress" in lines
+    grown = external(run_cli, request).json()
+    _same_as_cache_free(run_cli, request, grown, tmp_path / "fresh2", monkeypatch)
 
 
 def test_a_corrupt_or_foreign_cache_heals_itself(tmp_path: Path, run_cli: Any) -> None:
@@ -231,13 +261,15 @@ def test_plan_reads_the_cache_but_writes_nothing(tmp_path: Path, run_cli: Any) -
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("layer", [False, True], ids=["function", "with-layer"])
 @PROPERTY
 @given(
     steps=mutations(
         ["edit", "same_size", "chmod", "none", "rename", "retarget", "add", "delete"], 2, 6
     )
 )
-def test_snapshot_replay_and_recorded_layout_never_change_a_result(
+def test_snapshot_replay_and_change_path_never_change_a_result(
+    layer: bool,
     steps: list[tuple[str, int]],
     tmp_path_factory: pytest.TempPathFactory,
     run_cli: Any,
@@ -246,39 +278,75 @@ def test_snapshot_replay_and_recorded_layout_never_change_a_result(
     """The fast paths taken for real: with no racy window, snapshots are always stored.
 
     Each mutation happens after a whole build, so its ctime is later than anything recorded;
-    the no-change replay (snapshot.current_result) and the recorded layout
-    (snapshot.changed_layout) answer whenever they can, and must agree with cache-free builds.
+    the no-change replay (snapshot.current_result) and the change path (incremental.rebuild)
+    answer whenever they can, and must agree with cache-free builds. With a layer, the
+    mutations reach files of both artifacts.
     """
-    from lambdazip_tf import fsview, snapshot
+    from lambdazip_tf import cli, fsview, incremental
 
     monkeypatch.setattr(fsview, "RACY_NS", 0)  # the one racy rule (fsview.is_racy)
-    taken = {"noop": 0, "layout": 0}
-    real_current, real_changed = snapshot.current_result, snapshot.changed_layout
+    taken = {"noop": 0, "change": 0}
+    real_current, real_rebuild = cli.current_result, incremental.rebuild
 
     def spy_current(*args: Any) -> Any:
         answer = real_current(*args)
         taken["noop"] += answer is not None
         return answer
 
-    def spy_changed(*args: Any) -> Any:
-        answer = real_changed(*args)
-        taken["layout"] += answer is not None
+    def spy_rebuild(*args: Any) -> Any:
+        answer = real_rebuild(*args)
+        taken["change"] += answer is not None
         return answer
 
-    monkeypatch.setattr("lambdazip_tf.cli.current_result", spy_current)
-    monkeypatch.setattr(snapshot, "changed_layout", spy_changed)
+    monkeypatch.setattr(cli, "current_result", spy_current)
+    monkeypatch.setattr(incremental, "rebuild", spy_rebuild)
     base = tmp_path_factory.mktemp("replay")
     src = base / "fn"
     write(src / "index.js", "exports.handler = async () => 1;\n")
     for i in range(6):
         write(src / "lib" / f"m{i}.js", f"module.exports = {i};\n")
     link(src / "lib" / "alias.js", "m0.js")
-    _both(run_cli, src, base, monkeypatch)
+    extra = {}
+    if layer:
+        write(src / "package.json", json.dumps({"name": "fn", "dependencies": {"dep": "1"}}))
+        dep = src / "node_modules" / "dep"
+        write(dep / "package.json", json.dumps({"name": "dep", "version": "1.0.0"}))
+        write(dep / "index.js", "module.exports = require('./lib');\n")
+        write(dep / "lib.js", "module.exports = 'dep';\n")
+        extra = {"layer": "true"}
+    _both(run_cli, src, base, monkeypatch, **extra)
     for action, n in steps:
         if action != "none":
             _mutate(src, action, n)
-        changed = _both(run_cli, src, base, monkeypatch)
-        assert _both(run_cli, src, base, monkeypatch) == changed  # nothing changed since
+        changed = _both(run_cli, src, base, monkeypatch, **extra)
+        assert _both(run_cli, src, base, monkeypatch, **extra) == changed  # nothing changed
     assert taken["noop"] >= len(steps)  # each second run is answered from the snapshot
     if any(action in ("edit", "same_size", "chmod") for action, _ in steps):
-        assert taken["layout"] >= 1
+        assert taken["change"] >= 1
+
+
+@pytest.mark.slow
+def test_the_change_path_patches_the_function_and_the_layer(
+    tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lambdazip_tf import fsview
+
+    monkeypatch.setattr(fsview, "RACY_NS", 0)
+    src = tmp_path / "fn"
+    write(src / "package.json", json.dumps({"name": "fn", "dependencies": {"dep": "1"}}))
+    write(src / "index.js", "exports.handler = async () => require('dep');\n")
+    dep = src / "node_modules" / "dep"
+    write(dep / "package.json", json.dumps({"name": "dep", "version": "1.0.0"}))
+    write(dep / "index.js", "module.exports = 'dep';\n")
+    request = {"source_dir": str(src), "output_dir": str(tmp_path / "out"), "layer": "true"}
+    first = external(run_cli, request).json()
+    grown = len("module.exports = 'dep, edited and longer';\n") - (dep / "index.js").stat().st_size
+    (dep / "index.js").write_text("module.exports = 'dep, edited and longer';\n")
+    (src / "index.js").chmod(0o755)
+    lines = _debug_lines(run_cli, request, monkeypatch)
+    assert lines.count("change path: 1 members of") == 2, lines
+    changed = external(run_cli, request).json()
+    assert changed["layer_output_path"] != first["layer_output_path"]
+    assert changed["output_path"] != first["output_path"]  # the mode is in the content hash
+    assert int(changed["unzipped_size"]) == int(first["unzipped_size"]) + grown
+    _same_as_cache_free(run_cli, request, changed, tmp_path / "fresh", monkeypatch)
