@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import base64
 import logging
-import marshal
 import os
 import stat
-import struct
 from array import array
 from pathlib import Path
 from typing import Any
@@ -34,9 +32,8 @@ from .cache import ArtifactRecord, Cache
 from .compress import pack_file
 from .entries import combined_hash, file_entry, manifest_hash
 from .errors import SourceError
-from .fsview import NEVER, is_racy
 from .limits import UNZIPPED_LIMIT, size_warning
-from .snapshot import Replay, artifact_key
+from .snapshot import Replay, artifact_key, encode_update
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +80,24 @@ def _rebuild(found: Replay) -> tuple[dict[str, str], list[str]] | None:
     cache = Cache(folder, info["root"])
     try:
         artifacts = [list(a) for a in snap["artifacts"]]  # path, key, naming, content hash
-        result = dict(snap["result"])
-        grown = 0
-        for part, members in sorted(by_artifact.items()):
-            path, key, naming, _ = artifacts[part]
-            index = cache.index(path, tuple(key))
+        indexes = {}
+        for part in by_artifact:
+            index = cache.index(artifacts[part][0], tuple(artifacts[part][1]))
             if index is None:
                 return None
+            indexes[part] = index
+        result = dict(snap["result"])
+        unzipped = int(result["unzipped_size"]) + sum(
+            fresh[number].st_size - indexes[part].size[member]
+            for part, members in by_artifact.items()
+            for member, number in members.items()
+        )
+        if unzipped > UNZIPPED_LIMIT:
+            return None
+        records = []
+        for part, members in sorted(by_artifact.items()):
+            path, key, naming, _ = artifacts[part]
+            index = indexes[part]
             changes: dict[int, tuple[Any, Member]] = {}
             for member, number in members.items():
                 st = fresh[number]
@@ -97,20 +105,17 @@ def _rebuild(found: Replay) -> tuple[dict[str, str], list[str]] | None:
                     return None  # the index does not hold this file where the snapshot says
                 entry = file_entry(index.names[member], paths[number], st)
                 packed = pack_file(paths[number], st.st_size, info["level"])
-                grown += st.st_size - index.size[member]
                 if packed.sha256 != index.held[member] or entry.unix_mode != index.modes[member]:
                     changes[member] = (entry, packed_member(packed))
             if changes:
-                artifacts[part], facts = _write(
+                artifacts[part], facts, pending = _write(
                     path, tuple(key), Naming(*naming), index, changes, info, cache, folder
                 )
+                records += pending
                 for field, value in zip(_FIELDS[part], facts, strict=True):
                     if field is not None:
                         result[field] = value
             log.debug("change path: %d members of %s rewritten", len(changes), artifacts[part][0])
-        unzipped = int(result["unzipped_size"]) + grown
-        if unzipped > UNZIPPED_LIMIT:
-            return None
         result["unzipped_size"] = str(unzipped)
         layer_hash = artifacts[1][3] if len(artifacts) > 1 else None
         result["content_hash"] = combined_hash(artifacts[0][3], layer_hash)
@@ -119,20 +124,17 @@ def _rebuild(found: Replay) -> tuple[dict[str, str], list[str]] | None:
             size_warning(a[0], int(size)) for a, size in zip(artifacts, sizes, strict=False)
         )
         warnings = [w for w in found_warnings if w is not None]
-        keys = bytearray(snap["keys"])
-        for number, st in fresh.items():
-            key = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
-            trusted = NEVER if is_racy(key, found.started_ns) else key
-            struct.pack_into("=5q", keys, 40 * number, *trusted)
-        updated = {
-            **snap,
-            "keys": bytes(keys),
-            "artifacts": artifacts,
-            "result": result,
-            "warnings": warnings,
+        fresh_keys = {
+            number: (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+            for number, st in fresh.items()
         }
-        cache.save_snapshot(found.key, marshal.dumps(updated))
-        cache.prune(keep=[Path(a[0]) for a in artifacts])
+        update = encode_update(snap, fresh_keys, found.started_ns, artifacts, result, warnings)
+        with cache.batch():
+            stamp = store_stamp(tuple(info["timestamp"]))
+            for target, record, index in records:
+                cache.record_artifact(target, record, info["level"], stamp, index)
+            cache.update_snapshot(found.key, update)
+            cache.prune(keep=[Path(a[0]) for a in artifacts])
     finally:
         cache.close()
     remove_stale_temps(folder)
@@ -148,8 +150,9 @@ def _write(
     info: dict[str, Any],
     cache: Cache,
     folder: Path,
-) -> tuple[list[Any], tuple[str, str, str, str, str]]:
-    """The artifact with `changes` patched in: (snapshot artifact row, its result fields)."""
+) -> tuple[list[Any], tuple[str, str, str, str, str], list[tuple[Path, ArtifactRecord, ZipIndex]]]:
+    """The artifact with `changes` patched in, or found current under its new name: (its
+    snapshot row, its result fields, what to record of it in the cache)."""
     after = index.copy()
     for member, (entry, packed) in changes.items():
         after.held[member] = packed.key or ""
@@ -157,8 +160,8 @@ def _write(
     digest = manifest_hash(after.manifest(), info["options"])
     target = naming.path(digest)
     record = cache.artifact(target)
+    pending = []
     if record is None or record.content_hash != digest:
-        timestamp = tuple(info["timestamp"])
         fd = os.open(previous, os.O_RDONLY)
         try:
             # The descriptor pins the inode: the index describes exactly the file read.
@@ -166,19 +169,13 @@ def _write(
             if (st.st_size, st.st_mtime_ns, st.st_ino) != key:
                 raise NotPatchable(f"{previous} changed since it was indexed")
             with staged(folder, target.name) as stage:
-                written = patch(fd, stage.raw, index, changes, timestamp)
+                written = patch(fd, stage.raw, index, changes, tuple(info["timestamp"]))
                 stage.publish(target)
         finally:
             os.close(fd)
         record = ArtifactRecord(digest, written.sha256.hex(), written.md5, written.size)
-        stamp = store_stamp(timestamp)
-        cache.record_artifact(target, record, info["level"], stamp, written.index)
+        pending.append((target, record, written.index))
     sha = bytes.fromhex(record.sha256)
-    facts = (
-        str(target),
-        base64.b64encode(sha).decode(),
-        record.sha256,
-        record.md5,
-        str(record.size),
-    )
-    return [str(target), artifact_key(str(target)), tuple(naming), digest], facts
+    b64 = base64.b64encode(sha).decode()
+    facts = (str(target), b64, record.sha256, record.md5, str(record.size))
+    return [str(target), artifact_key(str(target)), tuple(naming), digest], facts, pending

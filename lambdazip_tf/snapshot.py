@@ -24,9 +24,10 @@ import logging
 import marshal
 import os
 import sqlite3
+import struct
 import time
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from . import __version__
 from .fsview import changed_files, pack_files, racy_facts, trusted_keys
@@ -110,14 +111,43 @@ def encode(
     return marshal.dumps(data)
 
 
+def encode_update(
+    snap: dict[str, Any],
+    fresh: Mapping[int, tuple[int, ...]],
+    recorded_ns: int,
+    artifacts: list[Any],
+    result: dict[str, str],
+    warnings: list[str],
+) -> bytes:
+    """What the change path changed of a replayed snapshot: files' new stat keys (by number,
+    with the racy rule), the artifacts, result and warnings. Stored beside the snapshot, which
+    stays as the full build wrote it (cache.update_snapshot)."""
+    numbers = list(fresh)
+    trusted = trusted_keys([fresh[n] for n in numbers], recorded_ns)
+    overrides = {**snap.get("overrides", {}), **dict(zip(numbers, trusted, strict=True))}
+    update = {
+        "overrides": overrides,
+        "artifacts": artifacts,
+        "result": result,
+        "warnings": warnings,
+    }
+    return marshal.dumps(update)
+
+
+def _apply_update(snap: dict[str, Any], update: dict[str, Any]) -> None:
+    keys = bytearray(snap["keys"])
+    for number, key in update["overrides"].items():
+        struct.pack_into("=5q", keys, 40 * number, *key)
+    snap.update(update, keys=bytes(keys))
+
+
 def artifact_key(path: str) -> tuple[int, int, int]:
     """What says an artifact is still the file that was written: size, mtime, inode."""
     st = os.stat(path)
     return st.st_size, st.st_mtime_ns, st.st_ino
 
 
-@dataclass
-class Replay:
+class Replay(NamedTuple):
     """A snapshot whose selection still stands, and the files that changed since it was taken."""
 
     database: str
@@ -149,6 +179,8 @@ def replay(text: str, cwd: str) -> Replay | None:
         if row is None:
             return None
         snap = marshal.loads(row[0])
+        if row[2] is not None:
+            _apply_update(snap, marshal.loads(row[2]))
         for path, expected, *_ in snap["artifacts"]:
             if artifact_key(path) != tuple(expected):
                 return None
@@ -170,16 +202,21 @@ def current_result(found: Replay) -> tuple[dict[str, str], list[str]] | None:
     return dict(found.snap["result"]), list(found.snap["warnings"])
 
 
-def _load(database: str, key: str) -> tuple[Any, Any] | None:
-    """(data, used_ns) of a snapshot, read without writing (None: no cache or no snapshot)."""
+def _load(database: str, key: str) -> tuple[Any, Any, Any] | None:
+    """(data, used_ns, update) of a snapshot, read without writing (None: no cache or no
+    snapshot)."""
     if os.environ.get("LAMBDAZIP_NO_CACHE") or not os.path.isfile(database):
         return None
     db = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
     try:
-        row = db.execute("SELECT data, used_ns FROM snapshots WHERE key = ?", (key,)).fetchone()
+        row = db.execute(
+            "SELECT s.data, s.used_ns, u.data FROM snapshots s "
+            "LEFT JOIN snapshot_updates u ON u.key = s.key WHERE s.key = ?",
+            (key,),
+        ).fetchone()
     finally:
         db.close()
-    return None if row is None else (row[0], row[1])
+    return None if row is None else (row[0], row[1], row[2])
 
 
 def _mark_used(database: str, key: str, artifacts: list[str]) -> None:

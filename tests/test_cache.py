@@ -85,13 +85,16 @@ def _same_as_cache_free(
             assert value == want[key], key
 
 
-def _mutate(src: Path, action: str, n: int) -> None:
+def _mutate(src: Path, action: str, n: int) -> bool:
+    """Apply one mutation; True when it must show in the zip (it changed a file, or added one
+    that was not there)."""
     files = sorted(
         p
         for p in src.rglob("*")
         if p.is_file() and not p.is_symlink() and p.name != "package.json"  # keep them JSON
     )
     target = files[n % len(files)] if files else None
+    visible = target is not None and action in ("edit", "same_size", "rename", "chmod")
     if action == "edit" and target:
         target.write_text(target.read_text() + f"// edit {n}\n")
     elif action == "same_size" and target:
@@ -114,15 +117,20 @@ def _mutate(src: Path, action: str, n: int) -> None:
     elif action == "delete" and target and len(files) > 2 and target.name != "index.js":
         target.unlink()
     elif action == "add":
-        write(src / "lib" / f"new{n}.js", f"module.exports = {n};\n")
+        added = src / "lib" / f"new{n}.js"
+        visible = not added.exists()
+        write(added, f"module.exports = {n};\n")
     elif action == "add_dir":
-        write(src / f"dir{n}" / "inner.js", "x\n")
+        added = src / f"dir{n}" / "inner.js"
+        visible = not added.exists()
+        write(added, "x\n")
     alias = src / "lib" / "alias.js"
     if alias.is_symlink() and not alias.exists():  # a rename or delete took its target
         alias.unlink()
         remaining = sorted(p.name for p in (src / "lib").iterdir() if not p.is_symlink())
         if remaining:
             os.symlink(remaining[0], alias)
+    return visible
 
 
 @pytest.mark.slow
@@ -147,10 +155,10 @@ def test_cached_builds_equal_cache_free_builds(
     _age(src)
     previous = _both(run_cli, src, base, monkeypatch)
     for action, n in steps:
-        _mutate(src, action, n)
+        visible = _mutate(src, action, n)
         _age(src)
         current = _both(run_cli, src, base, monkeypatch)
-        if action in ("edit", "same_size", "rename", "chmod", "add", "add_dir"):
+        if visible:
             assert current != previous, f"{action} did not change the zip"
         previous = current
         assert _both(run_cli, src, base, monkeypatch) == current  # and the no-op agrees
@@ -350,3 +358,26 @@ def test_the_change_path_patches_the_function_and_the_layer(
     assert changed["output_path"] != first["output_path"]  # the mode is in the content hash
     assert int(changed["unzipped_size"]) == int(first["unzipped_size"]) + grown
     _same_as_cache_free(run_cli, request, changed, tmp_path / "fresh", monkeypatch)
+
+
+def test_the_replay_finds_changes_in_both_of_its_processes(tmp_path: Path) -> None:
+    """Past 2,000 files the replay forks: changes on either side of the split are found."""
+    from lambdazip_tf.fsview import changed_files, pack_files
+
+    files = [write(tmp_path / f"d{i // 100}" / f"f{i}.js", str(i)) for i in range(2500)]
+    keys = []
+    for path in files:
+        st_ = path.stat()
+        keys.append((st_.st_size, st_.st_mtime_ns, st_.st_ctime_ns, st_.st_ino, st_.st_dev))
+    paths, packed = pack_files([(str(p), k) for p, k in zip(files, keys, strict=True)])
+    facts = [("folder", str(tmp_path / "d0"), list(keys[0]))] * 10  # never true: no folder key
+    assert changed_files([], paths, packed) == []
+    assert changed_files(facts, paths, packed) is None
+    for number in (3, 1249, 1250, 2499):
+        files[number].write_text("changed")
+    assert changed_files([], paths, packed) == [3, 1249, 1250, 2499]
+    files[2000].unlink()  # a file gone: only a full build can tell what that means
+    assert changed_files([], paths, packed) is None
+    files[2000].write_text("back")
+    files[10].unlink()
+    assert changed_files([], paths, packed) is None
