@@ -22,8 +22,7 @@ import time
 import zlib
 from array import array
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 from .entries import Entry, Kind, manifest_line
 from .errors import SourceError
@@ -58,8 +57,7 @@ def dos_timestamp(source_date_epoch: str | None) -> tuple[int, int]:
     return dos_time, dos_date
 
 
-@dataclass(frozen=True, slots=True)
-class Member:
+class Member(NamedTuple):
     """The bytes of one entry as they go into the zip, and how to read them."""
 
     crc: int
@@ -152,7 +150,6 @@ Record = tuple[str, int, int, int, int, int, int]
 _INDEX_ARRAYS = ("modes", "starts", "cdpos", "crc", "size", "csize", "method")
 
 
-@dataclass
 class ZipIndex:
     """Where every member of a written zip lies, in member order (cache.py keeps it).
 
@@ -162,15 +159,29 @@ class ZipIndex:
     of the central directory.
     """
 
-    names: list[str]  # archive paths (Entry.arc)
-    held: list[str]  # what each member holds (ident)
-    modes: array[int]  # st_mode stored in the external attributes
-    starts: array[int]  # local record offsets
-    cdpos: array[int]  # central record offsets, relative to the central directory
-    crc: array[int]
-    size: array[int]
-    csize: array[int]
-    method: array[int]
+    __slots__ = ("cdpos", "crc", "csize", "held", "method", "modes", "names", "size", "starts")
+
+    def __init__(
+        self,
+        names: list[str],
+        held: list[str],
+        modes: array[int],
+        starts: array[int],
+        cdpos: array[int],
+        crc: array[int],
+        size: array[int],
+        csize: array[int],
+        method: array[int],
+    ) -> None:
+        self.names = names  # archive paths (Entry.arc)
+        self.held = held  # what each member holds (ident)
+        self.modes = modes  # st_mode stored in the external attributes
+        self.starts = starts  # local record offsets
+        self.cdpos = cdpos  # central record offsets, relative to the central directory
+        self.crc = crc
+        self.size = size
+        self.csize = csize
+        self.method = method
 
     @classmethod
     def empty(cls) -> ZipIndex:
@@ -246,14 +257,13 @@ class ZipIndex:
         )
 
 
-@dataclass(frozen=True)
-class Written:
+class Written(NamedTuple):
     """Digests and size of a finished zip, and its index."""
 
     sha256: bytes
     md5: str
     size: int
-    index: ZipIndex
+    members: ZipIndex
 
 
 def ident(entry: Entry, digest: str | None) -> str | None:

@@ -16,7 +16,6 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
@@ -33,8 +32,7 @@ if TYPE_CHECKING:  # both import more than the change path (incremental.py) may 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ZipFacts:
+class ZipFacts(NamedTuple):
     """One artifact as built or found current."""
 
     path: Path
@@ -202,7 +200,7 @@ def produce_artifact(
         source.close()
     files, links, size = counts(entries)
     record = ArtifactRecord(digest, written.sha256.hex(), written.md5, written.size)
-    cache.record_artifact(path, record, level, stamp, written.index)
+    cache.record_artifact(path, record, level, stamp, written.members)
     return ZipFacts(path, digest, written.sha256, written.md5, written.size, files, links, size)
 
 
@@ -215,7 +213,7 @@ class _Source:
 
     def __init__(self, fd: int | None, previous: Previous | None) -> None:
         self.fd = fd
-        self.index = previous.index.records() if previous is not None and fd is not None else {}
+        self.index = previous.members.records() if previous is not None and fd is not None else {}
         # Files by content, for content that moved to another archive path.
         self.moved = {rec[0]: rec for rec in self.index.values() if len(rec[0]) == 64}
 

@@ -31,9 +31,8 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .archive import ZipIndex
 from .entries import StatKey
@@ -62,8 +61,7 @@ SNAPSHOTS_KEPT = 64  # most recently used requests whose fast path is remembered
 _FileRow = tuple[int, int, int, int, int, str, int]
 
 
-@dataclass(frozen=True)
-class ArtifactRecord:
+class ArtifactRecord(NamedTuple):
     """What a finished artifact was built from, and its digests."""
 
     content_hash: str
@@ -72,13 +70,12 @@ class ArtifactRecord:
     size: int
 
 
-@dataclass(frozen=True)
-class Previous:
+class Previous(NamedTuple):
     """A previous artifact whose records a rebuild may copy, and its index."""
 
     path: str
     key: tuple[int, int, int]  # size, mtime_ns, inode when it was indexed
-    index: ZipIndex
+    members: ZipIndex
 
 
 class Cache:

@@ -17,7 +17,7 @@ import os
 import stat
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .archive import DEFLATED, STORED
 from .errors import SourceError
@@ -26,8 +26,7 @@ CHUNK = 1 << 20
 SMALL = 8 << 20
 
 
-@dataclass(frozen=True, slots=True)
-class Packed:
+class Packed(NamedTuple):
     """A file's content digest and its member bytes (deflated, or stored at level 0)."""
 
     sha256: str

@@ -12,7 +12,6 @@ import json
 import os
 import stat
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 Kind = Literal["file", "dir", "link"]
@@ -57,8 +56,7 @@ class Entry(NamedTuple):
         return _KIND_BITS[self.kind] | self.mode
 
 
-@dataclass(frozen=True, slots=True)
-class Excluded:
+class Excluded(NamedTuple):
     """A path left out of the artifact, and why (shown by `plan`)."""
 
     arc: str

@@ -174,7 +174,7 @@ def _write(
         finally:
             os.close(fd)
         record = ArtifactRecord(digest, written.sha256.hex(), written.md5, written.size)
-        pending.append((target, record, written.index))
+        pending.append((target, record, written.members))
     sha = bytes.fromhex(record.sha256)
     b64 = base64.b64encode(sha).decode()
     facts = (str(target), b64, record.sha256, record.md5, str(record.size))
