@@ -29,7 +29,7 @@ import os
 import stat
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 RACY_NS = 2_000_000_000
@@ -47,6 +47,7 @@ class Observed:
     def __init__(self) -> None:
         self.started_ns = time.time_ns()
         self.facts: list[Fact] = []
+        self.listings: dict[str, str] = {}  # folder -> its entries' types and names
 
     def _note(self, op: str, path: str, result: Any) -> Any:
         self.facts.append((op, path, result))
@@ -82,10 +83,13 @@ class Observed:
         return str(self._note("readlink", path, os.readlink(path)))
 
     def scandir(self, folder: str) -> list[os.DirEntry[str]]:
-        """The folder's entries; its stat key is recorded before it is listed."""
+        """The folder's entries; its stat key is recorded before it is listed, and the listing
+        after (see `_facts_hold`)."""
         self._note("folder", folder, _key(os.stat(folder)))
         with os.scandir(folder) as it:
-            return list(it)
+            entries = list(it)
+        self.listings[folder] = _listing(entries)
+        return entries
 
     def read_bytes(self, path: str) -> bytes:
         """A small file's content (package.json); its stat key is recorded before the read."""
@@ -131,7 +135,9 @@ def pack_files(files: Sequence[tuple[str, tuple[int, ...]]]) -> tuple[str, bytes
     return paths, keys
 
 
-def changed_files(facts: Sequence[Fact], paths: str, keys: bytes) -> list[int] | None:
+def changed_files(
+    facts: Sequence[Fact], paths: str, keys: bytes, listings: Mapping[str, str]
+) -> list[int] | None:
     """The numbers of the zipped files whose stat key differs ([] when nothing changed), or None
     when a recorded fact no longer holds or a zipped file is gone: then the selection itself may
     differ, and only a full build can tell.
@@ -154,7 +160,7 @@ def changed_files(facts: Sequence[Fact], paths: str, keys: bytes) -> list[int] |
         if child is not None:
             paths, keys = paths[: max(at, 0)], keys[: 40 * cut]
     mine = _files_changed(paths, keys, 0)
-    held = _facts_hold(facts)
+    held = _facts_hold(facts, listings)
     theirs = _child_answer(child) if child is not None else []
     if mine is None or theirs is None or not held:
         return None
@@ -228,10 +234,38 @@ def _files_changed(paths: str, keys: bytes, first: int) -> list[int] | None:
     return changed
 
 
-def _facts_hold(facts: Sequence[Fact]) -> bool:
+def _listing(entries: Sequence[os.DirEntry[str]]) -> str:
+    """A folder's entries as the selection sees them: each name with its type (folder, link,
+    file or other), without following links."""
+    typed = []
+    for entry in entries:
+        if entry.is_symlink():
+            kind = "l"
+        elif entry.is_dir(follow_symlinks=False):
+            kind = "d"
+        elif entry.is_file(follow_symlinks=False):
+            kind = "f"
+        else:
+            kind = "o"
+        typed.append(kind + entry.name)
+    return "\0".join(sorted(typed))
+
+
+def _facts_hold(facts: Sequence[Fact], listings: Mapping[str, str]) -> bool:
+    """True when every fact holds. A folder whose stat key changed still holds when it lists the
+    same names with the same types: an editor's safe write or git replacing a file renames over
+    it, which changes the folder's key; the file itself is then caught by its own stat key."""
     try:
         for op, path, expected in facts:
-            if op in ("folder", "file"):
+            if op == "folder":
+                if _key(os.stat(path)) != tuple(expected):
+                    recorded = listings.get(path)
+                    if recorded is None:
+                        return False
+                    with os.scandir(path) as it:
+                        if _listing(list(it)) != recorded:
+                            return False
+            elif op == "file":
                 if _key(os.stat(path)) != tuple(expected):
                     return False
             elif op == "realpath_strict":

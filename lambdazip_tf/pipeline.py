@@ -147,7 +147,14 @@ def _save_snapshot(
         "options": byte_options(context),
     }
     encoded = snapshot.encode(
-        fs.facts, files, fs.started_ns, outcome.result().as_strings(), artifacts, warnings, rebuild
+        fs.facts,
+        fs.listings,
+        files,
+        fs.started_ns,
+        outcome.result().as_strings(),
+        artifacts,
+        warnings,
+        rebuild,
     )
     cache.save_snapshot(key, encoded)
 

@@ -35,7 +35,7 @@ from .fsview import changed_files, pack_files, racy_facts, trusted_keys
 log = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT_DIR = ".lambdazip"
-SNAPSHOT_FORMAT = "3"
+SNAPSHOT_FORMAT = "4"
 CACHE_NAME = ".lambdazip-cache.sqlite3"
 KEEP_RECENT_NS = 3600 * 1_000_000_000  # never prune an artifact used in the last hour
 
@@ -78,6 +78,7 @@ def _code_stamp() -> list[tuple[str, int, int]]:
 
 def encode(
     facts: list[Any],
+    listings: dict[str, str],
     files: list[tuple[str, tuple[int, ...]]],
     recorded_ns: int,
     result: dict[str, str],
@@ -99,6 +100,7 @@ def encode(
     )
     data = {
         "facts": facts,
+        "listings": listings,
         "paths": paths,
         "keys": stat_keys,
         "result": result,
@@ -184,7 +186,7 @@ def replay(text: str, cwd: str) -> Replay | None:
         for path, expected, *_ in snap["artifacts"]:
             if artifact_key(path) != tuple(expected):
                 return None
-        changed = changed_files(snap["facts"], snap["paths"], snap["keys"])
+        changed = changed_files(snap["facts"], snap["paths"], snap["keys"], snap["listings"])
     except (sqlite3.Error, OSError, ValueError, EOFError, TypeError, KeyError) as exc:
         log.debug("fast path not taken: %s", exc)
         return None

@@ -94,9 +94,20 @@ def _mutate(src: Path, action: str, n: int) -> bool:
         if p.is_file() and not p.is_symlink() and p.name != "package.json"  # keep them JSON
     )
     target = files[n % len(files)] if files else None
-    visible = target is not None and action in ("edit", "same_size", "rename", "chmod")
+    visible = target is not None and action in (
+        "edit",
+        "same_size",
+        "rename",
+        "chmod",
+        "safe_write",
+    )
     if action == "edit" and target:
         target.write_text(target.read_text() + f"// edit {n}\n")
+    elif action == "safe_write" and target:  # as editors and git do: a new file renamed over
+        temporary = target.with_name(f".{target.name}.new")
+        temporary.write_text(target.read_text() + f"// saved {n}\n")
+        temporary.chmod(target.stat().st_mode)
+        temporary.replace(target)
     elif action == "same_size" and target:
         st_ = target.stat()
         data = bytearray(target.read_bytes() or b"x")
@@ -137,7 +148,19 @@ def _mutate(src: Path, action: str, n: int) -> bool:
 @PROPERTY
 @given(
     steps=mutations(
-        ["edit", "same_size", "rename", "chmod", "retarget", "delete", "add", "add_dir"], 1, 5
+        [
+            "edit",
+            "same_size",
+            "safe_write",
+            "rename",
+            "chmod",
+            "retarget",
+            "delete",
+            "add",
+            "add_dir",
+        ],
+        1,
+        5,
     )
 )
 def test_cached_builds_equal_cache_free_builds(
@@ -273,7 +296,9 @@ def test_plan_reads_the_cache_but_writes_nothing(tmp_path: Path, run_cli: Any) -
 @PROPERTY
 @given(
     steps=mutations(
-        ["edit", "same_size", "chmod", "none", "rename", "retarget", "add", "delete"], 2, 6
+        ["edit", "same_size", "chmod", "safe_write", "none", "rename", "retarget", "add", "delete"],
+        2,
+        6,
     )
 )
 def test_snapshot_replay_and_change_path_never_change_a_result(
@@ -329,7 +354,7 @@ def test_snapshot_replay_and_change_path_never_change_a_result(
         changed = _both(run_cli, src, base, monkeypatch, **extra)
         assert _both(run_cli, src, base, monkeypatch, **extra) == changed  # nothing changed
     assert taken["noop"] >= len(steps)  # each second run is answered from the snapshot
-    if any(action in ("edit", "same_size", "chmod") for action, _ in steps):
+    if any(action in ("edit", "same_size", "chmod", "safe_write") for action, _ in steps):
         assert taken["change"] >= 1
 
 
@@ -349,7 +374,10 @@ def test_the_change_path_patches_the_function_and_the_layer(
     request = {"source_dir": str(src), "output_dir": str(tmp_path / "out"), "layer": "true"}
     first = external(run_cli, request).json()
     grown = len("module.exports = 'dep, edited and longer';\n") - (dep / "index.js").stat().st_size
-    (dep / "index.js").write_text("module.exports = 'dep, edited and longer';\n")
+    # Saved as editors and git do, renamed over: the folder's stat key changes, not its listing.
+    write(dep / ".index.js.new", "module.exports = 'dep, edited and longer';\n").replace(
+        dep / "index.js"
+    )
     (src / "index.js").chmod(0o755)
     lines = _debug_lines(run_cli, request, monkeypatch)
     assert lines.count("change path: 1 members of") == 2, lines
@@ -371,13 +399,38 @@ def test_the_replay_finds_changes_in_both_of_its_processes(tmp_path: Path) -> No
         keys.append((st_.st_size, st_.st_mtime_ns, st_.st_ctime_ns, st_.st_ino, st_.st_dev))
     paths, packed = pack_files([(str(p), k) for p, k in zip(files, keys, strict=True)])
     facts = [("folder", str(tmp_path / "d0"), list(keys[0]))] * 10  # never true: no folder key
-    assert changed_files([], paths, packed) == []
-    assert changed_files(facts, paths, packed) is None
+    assert changed_files([], paths, packed, {}) == []
+    assert changed_files(facts, paths, packed, {}) is None
     for number in (3, 1249, 1250, 2499):
         files[number].write_text("changed")
-    assert changed_files([], paths, packed) == [3, 1249, 1250, 2499]
+    assert changed_files([], paths, packed, {}) == [3, 1249, 1250, 2499]
     files[2000].unlink()  # a file gone: only a full build can tell what that means
-    assert changed_files([], paths, packed) is None
+    assert changed_files([], paths, packed, {}) is None
     files[2000].write_text("back")
     files[10].unlink()
-    assert changed_files([], paths, packed) is None
+    assert changed_files([], paths, packed, {}) is None
+
+
+def test_a_folder_whose_listing_is_the_same_still_holds(tmp_path: Path) -> None:
+    """A safe write renames over a file: its folder's stat key changes, its listing does not.
+    The same names with other types (a file become a folder) do not hold."""
+    from lambdazip_tf.fsview import Observed, changed_files
+
+    folder = tmp_path / "lib"
+    write(folder / "a.js", "a")
+    (folder / "sub").mkdir()
+    os.utime(folder, (OLD, OLD))
+    fs = Observed()
+    fs.scandir(str(folder))
+    assert changed_files(fs.facts, "", b"", fs.listings) == []
+    write(folder / ".a.js.new", "b").replace(folder / "a.js")
+    assert changed_files(fs.facts, "", b"", fs.listings) == []
+    assert changed_files(fs.facts, "", b"", {}) is None  # without the listing: a changed key
+    (folder / "a.js").unlink()
+    (folder / "a.js").mkdir()
+    assert changed_files(fs.facts, "", b"", fs.listings) is None
+    (folder / "a.js").rmdir()
+    write(folder / "a.js", "a")
+    assert changed_files(fs.facts, "", b"", fs.listings) == []
+    write(folder / "new.js", "n")
+    assert changed_files(fs.facts, "", b"", fs.listings) is None

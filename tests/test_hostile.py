@@ -260,14 +260,33 @@ def test_builds_killed_at_random_points_never_leave_a_bad_artifact(tmp_path: Pat
         write(src / f"d{i % 20}" / f"f{i}.js", "".join(rng.choice("abcdef\n") for _ in range(8000)))
     target = tmp_path / "out" / "fn.zip"
     request = json.dumps({"source_dir": str(src), "output_path": str(target)})
-    # How long a build with work to do takes here, so that the kills land inside builds.
+    time.sleep(2.1)  # out of the racy window: the snapshot is trusted, the change path taken
+
+    def run() -> tuple[float, str]:
+        started = time.perf_counter()
+        done = subprocess.run(
+            [lambdazip_exe()],
+            input=request,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "LAMBDAZIP_DEBUG": "1"},
+        )
+        return time.perf_counter() - started, done.stderr
+
+    # How long each kind of build takes here, so that the kills land inside builds: a full
+    # build (a new file changes the selection) and the change path (an edit in place).
+    full, _ = run()
     write(src / "d0" / "f0.js", "measure\n")
-    started = time.perf_counter()
-    subprocess.run([lambdazip_exe()], input=request, capture_output=True, text=True, check=True)
-    duration = time.perf_counter() - started
+    change, log = run()
+    assert "change path: 1 members of" in log
     killed = 0
     for attempt in range(16):
-        write(src / "d0" / "f0.js", f"version {attempt}\n" * 100)  # every run has work to do
+        if attempt < 8:  # every run has work to do
+            write(src / "d0" / "f0.js", f"version {attempt}\n" * 100)
+        else:
+            write(src / f"d{attempt}" / "new.js", f"version {attempt}\n")
+        duration = change if attempt < 8 else full
         proc = subprocess.Popen(
             [lambdazip_exe()],
             stdin=subprocess.PIPE,
