@@ -30,7 +30,7 @@ from .archive import Member, NotPatchable, ZipIndex, patch
 from .artifact import Naming, packed_member, remove_stale_temps, staged, store_stamp
 from .cache import ArtifactRecord, Cache
 from .compress import pack_file
-from .entries import combined_hash, file_entry, manifest_hash
+from .entries import Entry, combined_hash, file_entry, manifest_hash
 from .errors import SourceError
 from .limits import UNZIPPED_LIMIT, size_warning
 from .snapshot import Replay, artifact_key, encode_update
@@ -61,15 +61,8 @@ def _rebuild(found: Replay) -> tuple[dict[str, str], list[str]] | None:
     snap = found.snap
     info = snap["rebuild"]
     paths = snap["paths"].split("\0")
-    if len(found.changed) > MAX_FILES:
-        return None
-    fresh: dict[int, os.stat_result] = {}
-    for number in found.changed:
-        st = os.lstat(paths[number])
-        if not stat.S_ISREG(st.st_mode):
-            return None
-        fresh[number] = st
-    if sum(st.st_size for st in fresh.values()) > MAX_BYTES:
+    fresh = _fresh_stats(found.changed, paths)
+    if fresh is None:
         return None
     where = array("q")
     where.frombytes(info["where"])
@@ -93,20 +86,14 @@ def _rebuild(found: Replay) -> tuple[dict[str, str], list[str]] | None:
             for member, number in members.items()
         )
         if unzipped > UNZIPPED_LIMIT:
-            return None
+            return None  # the full build says which packages are the largest
         records = []
         for part, members in sorted(by_artifact.items()):
             path, key, naming, _ = artifacts[part]
             index = indexes[part]
-            changes: dict[int, tuple[Any, Member]] = {}
-            for member, number in members.items():
-                st = fresh[number]
-                if len(index.held[member]) != 64:
-                    return None  # the index does not hold this file where the snapshot says
-                entry = file_entry(index.names[member], paths[number], st)
-                packed = pack_file(paths[number], st.st_size, info["level"])
-                if packed.sha256 != index.held[member] or entry.unix_mode != index.modes[member]:
-                    changes[member] = (entry, packed_member(packed))
+            changes = _changes(index, members, fresh, paths, info["level"])
+            if changes is None:
+                return None
             if changes:
                 artifacts[part], facts, pending = _write(
                     path, tuple(key), Naming(*naming), index, changes, info, cache, folder
@@ -141,12 +128,47 @@ def _rebuild(found: Replay) -> tuple[dict[str, str], list[str]] | None:
     return result, warnings
 
 
+def _fresh_stats(changed: list[int], paths: list[str]) -> dict[int, os.stat_result] | None:
+    """The changed files' stats (taken before they are read), or None to decline."""
+    if len(changed) > MAX_FILES:
+        return None
+    fresh: dict[int, os.stat_result] = {}
+    for number in changed:
+        st = os.lstat(paths[number])
+        if not stat.S_ISREG(st.st_mode):
+            return None  # a file became a link, a folder or a FIFO: the selection differs
+        fresh[number] = st
+    if sum(st.st_size for st in fresh.values()) > MAX_BYTES:
+        return None
+    return fresh
+
+
+def _changes(
+    index: ZipIndex,
+    members: dict[int, int],
+    fresh: dict[int, os.stat_result],
+    paths: list[str],
+    level: int,
+) -> dict[int, tuple[Entry, Member]] | None:
+    """The members whose content or mode really changed, packed (a touch changes neither)."""
+    changes: dict[int, tuple[Entry, Member]] = {}
+    for member, number in members.items():
+        st = fresh[number]
+        if len(index.held[member]) != 64:
+            return None  # the index does not hold a file where the snapshot says
+        entry = file_entry(index.names[member], paths[number], st)
+        packed = pack_file(paths[number], st.st_size, level)
+        if packed.sha256 != index.held[member] or entry.unix_mode != index.modes[member]:
+            changes[member] = (entry, packed_member(packed))
+    return changes
+
+
 def _write(
     previous: str,
     key: tuple[int, int, int],
     naming: Naming,
     index: ZipIndex,
-    changes: dict[int, tuple[Any, Member]],
+    changes: dict[int, tuple[Entry, Member]],
     info: dict[str, Any],
     cache: Cache,
     folder: Path,
