@@ -434,3 +434,31 @@ def test_a_folder_whose_listing_is_the_same_still_holds(tmp_path: Path) -> None:
     assert changed_files(fs.facts, "", b"", fs.listings) == []
     write(folder / "new.js", "n")
     assert changed_files(fs.facts, "", b"", fs.listings) is None
+
+
+@pytest.mark.parametrize("damage", ["index", "artifact"])
+def test_the_change_path_declines_when_its_inputs_are_damaged(
+    damage: str, tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A broken zip index or an artifact that is not the recorded one sends the run to a full
+    build, which gives the right zip."""
+    from lambdazip_tf import fsview
+
+    monkeypatch.setattr(fsview, "RACY_NS", 0)
+    src = tmp_path / "fn"
+    for i in range(5):
+        write(src / f"m{i}.js", f"module.exports = {i};\n")
+    request = {"source_dir": str(src), "output_dir": str(tmp_path / "out")}
+    first = external(run_cli, request).json()
+    if damage == "index":
+        with sqlite3.connect(tmp_path / "out" / CACHE_NAME) as db:
+            db.execute("UPDATE artifacts SET members = ?", (b"not an index",))
+    else:  # same size, other bytes: the stat key no longer matches the recorded one
+        artifact = Path(first["output_path"])
+        artifact.write_bytes(artifact.read_bytes()[::-1])
+    write(src / "m3.js", "module.exports = 'changed';\n")
+    lines = _debug_lines(run_cli, request, monkeypatch)
+    assert "change path: " not in lines
+    assert "layout:" in lines  # the full build ran
+    changed = external(run_cli, request).json()
+    _same_as_cache_free(run_cli, request, changed, tmp_path / "fresh", monkeypatch)
