@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -16,9 +17,11 @@ from typing import Any, TextIO
 from . import __version__, snapshot
 from .errors import RequestError
 from .jsonio import decode_json
-from .pipeline import Outcome, build, dry_run, ensure
+from .pipeline import Outcome, build, check_planned, dry_run, ensure
 from .report import plan_json, plan_text
 from .request import Request, parse_request
+
+log = logging.getLogger(__name__)
 
 PROG = "lambdazip-tf"
 
@@ -192,10 +195,46 @@ def run_command(args_list: list[str], stdin: TextIO, stdout: TextIO) -> int:
     elif args.command == "plan":
         _print_plan(dry_run(request), args.json, stdout)
     else:
-        outcome = ensure(request, args.expect_sha256, args.expect_layer_sha256)
-        state = "was current" if outcome.current else "was rebuilt"
-        sys.stderr.write(
-            f"{PROG}: {outcome.function.path} {state} and matches the plan "
-            f"({outcome.function.base64sha256})\n"
-        )
+        answer = _ensure_from_snapshot(args)
+        if answer is None:
+            outcome = ensure(request, args.expect_sha256, args.expect_layer_sha256)
+            fn = outcome.function
+            answer = (str(fn.path), fn.base64sha256, outcome.current)
+        path, b64, current = answer
+        state = "was current" if current else "was rebuilt"
+        sys.stderr.write(f"{PROG}: {path} {state} and matches the plan ({b64})\n")
     return 0
+
+
+def _ensure_from_snapshot(args: argparse.Namespace) -> tuple[str, str, bool] | None:
+    """`ensure` through the external mode's fast paths, when the request is given whole with
+    --request-json as the Terraform module does: the data source that planned the artifact
+    recorded a snapshot under the same request, so an unchanged tree is checked with a stat
+    per file and a changed one patched (snapshot.py, incremental.py). (path, base64 sha256,
+    current), or None for the full `ensure`."""
+    if args.request_json is None or any(
+        getattr(args, name, None) is not None for name in Request.model_fields
+    ):
+        return None
+    found = snapshot.replay(args.request_json, os.getcwd())
+    if found is None:
+        return None
+    answer = snapshot.current_result(found)
+    current = answer is not None
+    if answer is None:
+        from .incremental import rebuild  # noqa: PLC0415 - only when files changed
+
+        answer = rebuild(found)
+    if answer is None:
+        return None
+    result, warnings = answer
+    for warning in warnings:
+        log.warning("%s", warning)
+    layer = result.get("layer_output_path")
+    check_planned(
+        (result["output_path"], result["output_base64sha256"]),
+        None if layer is None else (layer, result["layer_output_base64sha256"]),
+        args.expect_sha256,
+        args.expect_layer_sha256,
+    )
+    return result["output_path"], result["output_base64sha256"], current

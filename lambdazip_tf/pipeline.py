@@ -197,20 +197,36 @@ def ensure(
 ) -> Outcome:
     """Rebuild when missing or stale, then check the artifacts are the ones that were planned."""
     outcome = build(request, cwd)
-    checks = [("artifact", outcome.function, expect_b64)]
+    fn, layer = outcome.function, outcome.layer
+    check_planned(
+        (str(fn.path), fn.base64sha256),
+        None if layer is None else (str(layer.path), layer.base64sha256),
+        expect_b64,
+        expect_layer_b64,
+    )
+    return outcome
+
+
+def check_planned(
+    function: tuple[str, str],
+    layer: tuple[str, str] | None,
+    expect_b64: str,
+    expect_layer_b64: str | None,
+) -> None:
+    """Fail unless the artifacts, as (path, base64 sha256), are the ones that were planned."""
+    checks = [("artifact", *function, expect_b64)]
     if expect_layer_b64 is not None:
-        if outcome.layer is None:
+        if layer is None:
             raise OutputError("--expect-layer-sha256 was given but the request builds no layer")
-        checks.append(("layer artifact", outcome.layer, expect_layer_b64))
-    for label, facts, expected in checks:
-        if facts.base64sha256 != expected:
+        checks.append(("layer artifact", *layer, expect_layer_b64))
+    for label, path, actual, expected in checks:
+        if actual != expected:
             raise OutputError(
-                f"{label} {facts.path} has sha256 {facts.base64sha256} but the plan expected "
+                f"{label} {path} has sha256 {actual} but the plan expected "
                 f"{expected}: the sources changed between plan and apply, or plan and apply "
                 "ran different lambdazip-tf versions or inputs; run terraform plan again",
-                facts.path,
+                path,
             )
-    return outcome
 
 
 # -- internals ------------------------------------------------------------------------------

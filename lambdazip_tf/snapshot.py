@@ -52,12 +52,21 @@ def output_dir_for(
 
 
 def snapshot_key(text: str, cwd: str) -> str:
-    """What identifies a request as Terraform sends it, for this tool version."""
+    """What identifies a request as Terraform sends it, for this tool version.
+
+    A JSON object counts by its content, not its spelling: the data source's query and the
+    provisioner's `jsonencode()` of the same map are the same request (`ensure`).
+    """
+    try:
+        request = json.loads(text)
+        canonical = json.dumps(request, sort_keys=True) if isinstance(request, dict) else text
+    except ValueError:
+        canonical = text
     material = [
         SNAPSHOT_FORMAT,
         __version__,
         _code_stamp(),
-        text,
+        canonical,
         cwd,
         os.environ.get("SOURCE_DATE_EPOCH"),
     ]

@@ -436,19 +436,24 @@ def test_a_folder_whose_listing_is_the_same_still_holds(tmp_path: Path) -> None:
     assert changed_files(fs.facts, "", b"", fs.listings) is None
 
 
-@pytest.mark.parametrize("damage", ["index", "artifact"])
-def test_the_change_path_declines_when_its_inputs_are_damaged(
-    damage: str, tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A broken zip index or an artifact that is not the recorded one sends the run to a full
-    build, which gives the right zip."""
+def _small_function(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict[str, str]]:
+    """Five files and their request, with no racy window: snapshots are always trusted."""
     from lambdazip_tf import fsview
 
     monkeypatch.setattr(fsview, "RACY_NS", 0)
     src = tmp_path / "fn"
     for i in range(5):
         write(src / f"m{i}.js", f"module.exports = {i};\n")
-    request = {"source_dir": str(src), "output_dir": str(tmp_path / "out")}
+    return src, {"source_dir": str(src), "output_dir": str(tmp_path / "out")}
+
+
+@pytest.mark.parametrize("damage", ["index", "artifact"])
+def test_the_change_path_declines_when_its_inputs_are_damaged(
+    damage: str, tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A broken zip index or an artifact that is not the recorded one sends the run to a full
+    build, which gives the right zip."""
+    src, request = _small_function(tmp_path, monkeypatch)
     first = external(run_cli, request).json()
     if damage == "index":
         with sqlite3.connect(tmp_path / "out" / CACHE_NAME) as db:
@@ -462,3 +467,36 @@ def test_the_change_path_declines_when_its_inputs_are_damaged(
     assert "layout:" in lines  # the full build ran
     changed = external(run_cli, request).json()
     _same_as_cache_free(run_cli, request, changed, tmp_path / "fresh", monkeypatch)
+
+
+def test_ensure_takes_the_fast_paths_of_the_data_source_that_planned(
+    tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The module gives `ensure` the data source's query, jsonencode()d: another spelling of
+    the same request finds the snapshot, so apply checks with a stat per file."""
+    src, request = _small_function(tmp_path, monkeypatch)
+    planned = external(run_cli, request).json()
+    respelled = json.dumps(dict(reversed(request.items())), indent=1)
+    monkeypatch.setenv("LAMBDAZIP_DEBUG", "1")
+
+    def ensure(expected: str) -> Any:
+        run = run_cli(["ensure", "--request-json", respelled, "--expect-sha256", expected])
+        logging.getLogger("lambdazip_tf").setLevel(logging.WARNING)
+        return run
+
+    run = ensure(planned["output_base64sha256"])
+    assert run.code == 0, run.stderr
+    assert "layout:" not in run.stderr  # no selection: the snapshot answered
+    assert "was current and matches the plan" in run.stderr
+    write(src / "m2.js", "module.exports = 'edited after the plan';\n")
+    stale = ensure(planned["output_base64sha256"])
+    assert stale.code == 1
+    assert "the sources changed between plan and apply" in stale.stderr
+    assert "change path: 1 members of" in stale.stderr
+    monkeypatch.delenv("LAMBDAZIP_DEBUG")
+    replanned = external(run_cli, request).json()  # the plan after the edit
+    _same_as_cache_free(run_cli, request, replanned, tmp_path / "fresh", monkeypatch)
+    monkeypatch.setenv("LAMBDAZIP_DEBUG", "1")
+    again = ensure(replanned["output_base64sha256"])
+    assert again.code == 0, again.stderr
+    assert "layout:" not in again.stderr
