@@ -6,6 +6,9 @@ zipfile has no public API for writing already-compressed data. Everything else f
 6.3.x and mirrors the choices of flit_core's reproducible wheels: fixed timestamps, normalised
 modes, `create_system = 3` (Unix, so the external attributes carry modes and the link bit), and no
 extra fields except ZIP64's when a size or offset needs it.
+
+`ZipWriter` writes a zip member by member; `patch` rewrites a few members of a written zip through
+its `ZipIndex` with the same member code, so both give the same bytes for the same entries.
 """
 
 from __future__ import annotations
