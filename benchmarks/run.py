@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "benchmarks" / "app"
@@ -43,8 +44,25 @@ def _install(app: Path) -> None:
         )
 
 
-def _timed(cmd: list[str], cwd: Path, stdin: str | None = None) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS in MB (the largest single process of the tree), stdout."""
+class Timed(NamedTuple):
+    """One run: wall seconds, CPU seconds of its whole process tree, peak RSS, stdout."""
+
+    seconds: float
+    cpu: float
+    rss: int  # MB, the largest single process waited for so far
+    stdout: str
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(cmd: list[str], cwd: Path, stdin: str | None = None) -> Timed:
+    """Run `cmd` and measure it."""
+    # RUSAGE_CHILDREN counts every descendant waited for, workers included (the tool waits for
+    # its pool), so the difference is the CPU the run's whole process tree used.
+    cpu = _cpu()
     start = time.perf_counter()
     proc = subprocess.Popen(
         cmd,
@@ -61,7 +79,7 @@ def _timed(cmd: list[str], cwd: Path, stdin: str | None = None) -> tuple[float, 
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed: {err.strip()}")
-    return elapsed, rss, out
+    return Timed(elapsed, _cpu() - cpu, rss, out)
 
 
 def _tree_stats(app: Path) -> tuple[int, int]:
@@ -93,35 +111,36 @@ def main(argv: list[str] | None = None) -> int:
         "noop": [],
         "change": [],
     }
+    cpu: dict[str, list[float]] = {key: [] for key in times}
     sizes: dict[str, int] = {}
     rss_cold = 0
+
+    def record(key: str, run: Timed) -> Timed:
+        times[key].append(run.seconds)
+        cpu[key].append(run.cpu)
+        return run
+
     with tempfile.TemporaryDirectory(prefix="lambdazip-bench-") as tmp:
         work = Path(tmp)
         for round_ in range(args.rounds):
             zip_path = work / f"zip-{round_}.zip"
-            seconds, _, _ = _timed(
-                ["zip", "-q", "-r", "-y", "-X", "-6", str(zip_path), "."], cwd=app
-            )
-            times["zip"].append(seconds)
+            record("zip", _timed(["zip", "-q", "-r", "-y", "-X", "-6", str(zip_path), "."], app))
             sizes["zip"] = zip_path.stat().st_size
             zip_path.unlink()
-            seconds, _, _ = _timed([sys.executable, "-m", "benchmarks.floor", str(app)], cwd=ROOT)
-            times["floor"].append(seconds)
+            record("floor", _timed([sys.executable, "-m", "benchmarks.floor", str(app)], ROOT))
             out = work / f"out-{round_}"
             request = json.dumps({"source_dir": str(app), "output_dir": str(out)})
-            seconds, rss, stdout = _timed([exe], cwd=work, stdin=request)
-            times["cold"].append(seconds)
-            rss_cold = max(rss_cold, rss)
-            sizes["ours"] = int(json.loads(stdout)["output_size"])
-            seconds, _, stdout_noop = _timed([exe], cwd=work, stdin=request)
-            times["noop"].append(seconds)
-            assert json.loads(stdout_noop) == json.loads(stdout), "a no-op changed the result"
+            cold = record("cold", _timed([exe], work, stdin=request))
+            rss_cold = max(rss_cold, cold.rss)
+            sizes["ours"] = int(json.loads(cold.stdout)["output_size"])
+            noop = record("noop", _timed([exe], work, stdin=request))
+            assert json.loads(noop.stdout) == json.loads(cold.stdout), "a no-op changed the result"
             try:
                 handler.write_bytes(original + f"\n// bench round {round_}\n".encode())
-                seconds, _, stdout_change = _timed([exe], cwd=work, stdin=request)
-                times["change"].append(seconds)
+                change = record("change", _timed([exe], work, stdin=request))
                 assert (
-                    json.loads(stdout_change)["content_hash"] != json.loads(stdout)["content_hash"]
+                    json.loads(change.stdout)["content_hash"]
+                    != json.loads(cold.stdout)["content_hash"]
                 )
             finally:
                 handler.write_bytes(original)
@@ -161,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         "floor: start Python, walk, and read, sha256, crc32 and deflate -6 every file on all"
         " cores, writing nothing (benchmarks/floor.py); a cold build does all this and more"
+    )
+    print(
+        "CPU seconds (user + sys of the whole process tree), medians: "
+        + ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in cpu.items())
     )
     print(
         "all rounds (s): "
