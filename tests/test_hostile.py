@@ -361,6 +361,45 @@ def test_twenty_concurrent_overlapping_builds_share_one_folder(tmp_path: Path) -
         write(sources[0] / "m0.js", f"changed in round {_round}\n")
 
 
+@pytest.mark.slow
+def test_concurrent_change_path_runs_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Eight plans at once after an edit all take the change path (the snapshot is trusted):
+    they race on the same new artifact name and the same cache rows, and all must answer the
+    zip a cache-free build gives."""
+    src = tmp_path / "fn"
+    for i in range(300):
+        write(src / f"d{i % 10}" / f"m{i}.js", f"module.exports = {i};\n" * 30)
+    request = json.dumps({"source_dir": str(src), "output_dir": str(tmp_path / "out")})
+    time.sleep(2.1)  # out of the racy window
+    assert run_concurrently([request])[0][0] == 0
+    write(src / "d3" / "m3.js", "module.exports = 'edited';\n")
+    monkeypatch.setenv("LAMBDAZIP_DEBUG", "1")
+    results = run_concurrently([request] * 8)
+    monkeypatch.delenv("LAMBDAZIP_DEBUG")
+    assert [code for code, _, _ in results] == [0] * 8, [err for _, _, err in results]
+    for _, _, stderr in results:
+        # 1 member rewritten, or 0 when a run that finished first had recorded the new zip
+        assert "change path: " in stderr
+        assert "layout:" not in stderr
+    answers = {stdout for _, stdout, _ in results}
+    assert len(answers) == 1
+    data = json.loads(answers.pop())
+    fresh = subprocess.run(
+        [lambdazip_exe()],
+        input=json.dumps({"source_dir": str(src), "output_dir": str(tmp_path / "fresh")}),
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "LAMBDAZIP_NO_CACHE": "1"},
+    )
+    fresh_path = Path(json.loads(fresh.stdout)["output_path"])
+    assert Path(data["output_path"]).read_bytes() == fresh_path.read_bytes()
+    leftovers = [p.name for p in (tmp_path / "out").iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == []
+    with sqlite3.connect(tmp_path / "out" / CACHE_NAME) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
 def test_over_50_mb_zipped_warns_and_still_succeeds(tmp_path: Path, run_cli: Any) -> None:
     src = tmp_path / "fn"
     src.mkdir()
