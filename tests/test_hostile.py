@@ -313,16 +313,9 @@ def test_builds_killed_at_random_points_never_leave_a_bad_artifact(tmp_path: Pat
     final = subprocess.run(
         [lambdazip_exe()], input=request, capture_output=True, text=True, check=True
     )
-    fresh = subprocess.run(
-        [lambdazip_exe()],
-        input=json.dumps({"source_dir": str(src), "output_path": str(tmp_path / "fresh.zip")}),
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "LAMBDAZIP_NO_CACHE": "1"},
-    )
+    fresh = _cache_free({"source_dir": str(src), "output_path": str(tmp_path / "fresh.zip")})
     assert target.read_bytes() == (tmp_path / "fresh.zip").read_bytes()
-    assert json.loads(final.stdout)["content_hash"] == json.loads(fresh.stdout)["content_hash"]
+    assert json.loads(final.stdout)["content_hash"] == fresh["content_hash"]
 
 
 @pytest.mark.slow
@@ -361,6 +354,20 @@ def test_twenty_concurrent_overlapping_builds_share_one_folder(tmp_path: Path) -
         write(sources[0] / "m0.js", f"changed in round {_round}\n")
 
 
+def _cache_free(request: dict[str, str]) -> dict[str, str]:
+    """The result of a build with LAMBDAZIP_NO_CACHE=1, in its own process."""
+    done = subprocess.run(
+        [lambdazip_exe()],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "LAMBDAZIP_NO_CACHE": "1"},
+    )
+    result: dict[str, str] = json.loads(done.stdout)
+    return result
+
+
 @pytest.mark.slow
 def test_concurrent_change_path_runs_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Eight plans at once after an edit all take the change path (the snapshot is trusted):
@@ -384,16 +391,8 @@ def test_concurrent_change_path_runs_agree(tmp_path: Path, monkeypatch: pytest.M
     answers = {stdout for _, stdout, _ in results}
     assert len(answers) == 1
     data = json.loads(answers.pop())
-    fresh = subprocess.run(
-        [lambdazip_exe()],
-        input=json.dumps({"source_dir": str(src), "output_dir": str(tmp_path / "fresh")}),
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "LAMBDAZIP_NO_CACHE": "1"},
-    )
-    fresh_path = Path(json.loads(fresh.stdout)["output_path"])
-    assert Path(data["output_path"]).read_bytes() == fresh_path.read_bytes()
+    fresh = _cache_free({"source_dir": str(src), "output_dir": str(tmp_path / "fresh")})
+    assert Path(data["output_path"]).read_bytes() == Path(fresh["output_path"]).read_bytes()
     leftovers = [p.name for p in (tmp_path / "out").iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
     with sqlite3.connect(tmp_path / "out" / CACHE_NAME) as db:
