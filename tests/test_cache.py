@@ -500,3 +500,23 @@ def test_ensure_takes_the_fast_paths_of_the_data_source_that_planned(
     again = ensure(replanned["output_base64sha256"])
     assert again.code == 0, again.stderr
     assert "layout:" not in again.stderr
+
+
+def test_more_changes_than_the_change_path_takes_go_to_the_full_build(
+    tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lambdazip_tf import incremental
+
+    src, request = _small_function(tmp_path, monkeypatch)
+    external(run_cli, request)
+    monkeypatch.setattr(incremental, "MAX_FILES", 1)
+    write(src / "m1.js", "one\n")
+    write(src / "m2.js", "two\n")
+    lines = _debug_lines(run_cli, request, monkeypatch)
+    assert "change path: " not in lines
+    assert "rebuild: 2 of 5 entries to compress" in lines  # the full build, with its store
+    write(src / "m3.js", "three\n")  # one file: the change path again
+    assert "change path: 1 members of" in _debug_lines(run_cli, request, monkeypatch)
+    _same_as_cache_free(
+        run_cli, request, external(run_cli, request).json(), tmp_path / "f", monkeypatch
+    )
