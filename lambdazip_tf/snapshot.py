@@ -196,7 +196,7 @@ def replay(text: str, cwd: str) -> Replay | None:
             if artifact_key(path) != tuple(expected):
                 return None
         changed = changed_files(snap["facts"], snap["paths"], snap["keys"], snap["listings"])
-    except (sqlite3.Error, OSError, ValueError, EOFError, TypeError, KeyError) as exc:
+    except (sqlite3.Error, OSError, ValueError, EOFError, TypeError, KeyError, struct.error) as exc:
         log.debug("fast path not taken: %s", exc)
         return None
     if changed is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import marshal
 import os
 import sqlite3
 import time
@@ -447,17 +448,25 @@ def _small_function(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Pa
     return src, {"source_dir": str(src), "output_dir": str(tmp_path / "out")}
 
 
-@pytest.mark.parametrize("damage", ["index", "artifact"])
+@pytest.mark.parametrize("damage", ["index", "artifact", "update"])
 def test_the_change_path_declines_when_its_inputs_are_damaged(
     damage: str, tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A broken zip index or an artifact that is not the recorded one sends the run to a full
-    build, which gives the right zip."""
+    """A broken zip index, a broken snapshot update or an artifact that is not the recorded one
+    sends the run to a full build, which gives the right zip."""
     src, request = _small_function(tmp_path, monkeypatch)
     first = external(run_cli, request).json()
     if damage == "index":
         with sqlite3.connect(tmp_path / "out" / CACHE_NAME) as db:
             db.execute("UPDATE artifacts SET members = ?", (b"not an index",))
+    elif damage == "update":  # a change path's record of new stat keys, pointing past the end
+        write(src / "m0.js", "module.exports = 'a first edit';\n")
+        assert "change path: 1 members of" in _debug_lines(run_cli, request, monkeypatch)
+        with sqlite3.connect(tmp_path / "out" / CACHE_NAME) as db:
+            (data,) = db.execute("SELECT data FROM snapshot_updates").fetchone()
+            update = marshal.loads(data)
+            update["overrides"] = {10_000: (1, 2, 3, 4, 5)}
+            db.execute("UPDATE snapshot_updates SET data = ?", (marshal.dumps(update),))
     else:  # same size, other bytes: the stat key no longer matches the recorded one
         artifact = Path(first["output_path"])
         artifact.write_bytes(artifact.read_bytes()[::-1])
