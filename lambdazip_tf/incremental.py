@@ -64,6 +64,8 @@ def _rebuild(found: Replay) -> tuple[dict[str, str], list[str]] | None:
     fresh = _fresh_stats(found.changed, paths)
     if fresh is None:
         return None
+    options = info["options"]
+    timestamp = (options["timestamp"][0], options["timestamp"][1])
     where = array("q")
     where.frombytes(info["where"])
     by_artifact: dict[int, dict[int, int]] = {}  # artifact -> member -> file number
@@ -91,12 +93,20 @@ def _rebuild(found: Replay) -> tuple[dict[str, str], list[str]] | None:
         for part, members in sorted(by_artifact.items()):
             path, key, naming, _ = artifacts[part]
             index = indexes[part]
-            changes = _changes(index, members, fresh, paths, info["level"])
+            changes = _changes(index, members, fresh, paths, options["level"])
             if changes is None:
                 return None
             if changes:
                 artifacts[part], facts, pending = _write(
-                    path, tuple(key), Naming(*naming), index, changes, info, cache, folder
+                    path,
+                    tuple(key),
+                    Naming(*naming),
+                    index,
+                    changes,
+                    options,
+                    timestamp,
+                    cache,
+                    folder,
                 )
                 records += pending
                 for field, value in zip(_FIELDS[part], facts, strict=True):
@@ -117,9 +127,9 @@ def _rebuild(found: Replay) -> tuple[dict[str, str], list[str]] | None:
         }
         update = encode_update(snap, fresh_keys, found.started_ns, artifacts, result, warnings)
         with cache.batch():
-            stamp = store_stamp(tuple(info["timestamp"]))
+            stamp = store_stamp(timestamp)
             for target, record, index in records:
-                cache.record_artifact(target, record, info["level"], stamp, index)
+                cache.record_artifact(target, record, options["level"], stamp, index)
             cache.update_snapshot(found.key, update)
             cache.prune(keep=[Path(a[0]) for a in artifacts])
     finally:
@@ -169,7 +179,8 @@ def _write(
     naming: Naming,
     index: ZipIndex,
     changes: dict[int, tuple[Entry, Member]],
-    info: dict[str, Any],
+    options: dict[str, Any],
+    timestamp: tuple[int, int],
     cache: Cache,
     folder: Path,
 ) -> tuple[list[Any], tuple[str, str, str, str, str], list[tuple[Path, ArtifactRecord, ZipIndex]]]:
@@ -179,7 +190,7 @@ def _write(
     for member, (entry, packed) in changes.items():
         after.held[member] = packed.key or ""
         after.modes[member] = entry.unix_mode
-    digest = manifest_hash(after.manifest(), info["options"])
+    digest = manifest_hash(after.manifest(), options)
     target = naming.path(digest)
     record = cache.artifact(target)
     pending = []
@@ -191,7 +202,7 @@ def _write(
             if (st.st_size, st.st_mtime_ns, st.st_ino) != key:
                 raise NotPatchable(f"{previous} changed since it was indexed")
             with staged(folder, target.name) as stage:
-                written = patch(fd, stage.raw, index, changes, tuple(info["timestamp"]))
+                written = patch(fd, stage.raw, index, changes, timestamp)
                 stage.publish(target)
         finally:
             os.close(fd)

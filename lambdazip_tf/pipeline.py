@@ -8,14 +8,12 @@ next external-mode run replays (snapshot.py).
 from __future__ import annotations
 
 import logging
-import os
 import time
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import snapshot
-from .archive import dos_timestamp
 from .artifact import (
     Naming,
     ZipFacts,
@@ -138,13 +136,10 @@ def _save_snapshot(
         artifacts.append(
             (str(facts.path), (naming.fixed, naming.folder, naming.stem), facts.content_hash)
         )
-    timestamp = dos_timestamp(os.environ.get("SOURCE_DATE_EPOCH"))
     rebuild = {
         "root": context.source,
         "where": array("q", where).tobytes(),
-        "level": context.request.compression_level,
-        "timestamp": timestamp,
-        "options": byte_options(context),
+        "options": byte_options(context),  # the level and timestamp the change path writes with
     }
     encoded = snapshot.encode(
         fs.facts,

@@ -35,7 +35,7 @@ from .fsview import changed_files, pack_files, racy_facts, trusted_keys
 log = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT_DIR = ".lambdazip"
-SNAPSHOT_FORMAT = "4"
+SNAPSHOT_FORMAT = "5"
 CACHE_NAME = ".lambdazip-cache.sqlite3"
 KEEP_RECENT_NS = 3600 * 1_000_000_000  # never prune an artifact used in the last hour
 
@@ -99,7 +99,7 @@ def encode(
 
     `artifacts` holds each artifact's (path, naming, content hash); `rebuild` what the change
     path needs besides (incremental.py): the function's real path, each file's artifact and
-    member numbers, the compression level, the zip timestamp and the content hash options.
+    member numbers, and the content hash options (the compression level and zip timestamp).
     """
     if racy_facts(facts, recorded_ns):
         return None
