@@ -17,7 +17,7 @@ from typing import NoReturn, TextIO
 
 from .errors import LambdazipError, RequestError
 from .jsonio import decode_json
-from .snapshot import current_result, replay
+from .snapshot import fast_answer
 
 PROG = "lambdazip-tf"
 log = logging.getLogger("lambdazip_tf")
@@ -37,19 +37,10 @@ def _external(stdin: TextIO, stdout: TextIO) -> None:
     # The fast paths: answered from the last build's snapshot, before pydantic and the pipeline
     # are imported (a third of the no-op's cost; issue 5). Nothing changed: the recorded
     # result; only zipped files changed: their members patched in (incremental.py).
-    found = replay(text, os.getcwd())
-    if found is not None:
-        fast = current_result(found)
-        if fast is None:
-            from .incremental import rebuild  # noqa: PLC0415 - only when files changed
-
-            fast = rebuild(found)
-        if fast is not None:
-            result, warnings = fast
-            for warning in warnings:
-                log.warning("%s", warning)
-            stdout.write(json.dumps(result, sort_keys=True) + "\n")
-            return
+    fast = fast_answer(text, os.getcwd())
+    if fast is not None:
+        stdout.write(json.dumps(fast.result, sort_keys=True) + "\n")
+        return
     from .commands import build_external  # noqa: PLC0415 - only when the fast path declines
 
     build_external(data, text, stdout)

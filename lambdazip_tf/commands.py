@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -20,8 +19,6 @@ from .jsonio import decode_json
 from .pipeline import Outcome, build, check_planned, dry_run, ensure
 from .report import plan_json, plan_text
 from .request import Request, parse_request
-
-log = logging.getLogger(__name__)
 
 PROG = "lambdazip-tf"
 
@@ -216,20 +213,10 @@ def _ensure_from_snapshot(args: argparse.Namespace) -> tuple[str, str, bool] | N
         getattr(args, name, None) is not None for name in Request.model_fields
     ):
         return None
-    found = snapshot.replay(args.request_json, os.getcwd())
-    if found is None:
+    fast = snapshot.fast_answer(args.request_json, os.getcwd())
+    if fast is None:
         return None
-    answer = snapshot.current_result(found)
-    current = answer is not None
-    if answer is None:
-        from .incremental import rebuild  # noqa: PLC0415 - only when files changed
-
-        answer = rebuild(found)
-    if answer is None:
-        return None
-    result, warnings = answer
-    for warning in warnings:
-        log.warning("%s", warning)
+    result = fast.result
     layer = result.get("layer_output_path")
     check_planned(
         (result["output_path"], result["output_base64sha256"]),
@@ -237,4 +224,4 @@ def _ensure_from_snapshot(args: argparse.Namespace) -> tuple[str, str, bool] | N
         args.expect_sha256,
         args.expect_layer_sha256,
     )
-    return result["output_path"], result["output_base64sha256"], current
+    return result["output_path"], result["output_base64sha256"], fast.current

@@ -206,6 +206,35 @@ def replay(text: str, cwd: str) -> Replay | None:
     return Replay(database, key, snap, changed, started_ns)
 
 
+class FastAnswer(NamedTuple):
+    """What a fast path answered: the result, its warnings (already logged), and whether the
+    recorded artifacts were current (False: the change path wrote new ones)."""
+
+    result: dict[str, str]
+    warnings: list[str]
+    current: bool
+
+
+def fast_answer(text: str, cwd: str) -> FastAnswer | None:
+    """The no-op or the change path for a request (external mode, `ensure --request-json`), or
+    None when only a full build can answer."""
+    found = replay(text, cwd)
+    if found is None:
+        return None
+    answer = current_result(found)
+    current = answer is not None
+    if answer is None:
+        from .incremental import rebuild  # noqa: PLC0415 - it imports this module; files changed
+
+        answer = rebuild(found)
+    if answer is None:
+        return None
+    result, warnings = answer
+    for warning in warnings:
+        log.warning("%s", warning)
+    return FastAnswer(result, warnings, current)
+
+
 def current_result(found: Replay) -> tuple[dict[str, str], list[str]] | None:
     """The recorded (result, warnings) when no zipped file changed either."""
     if found.changed:

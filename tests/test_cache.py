@@ -316,11 +316,11 @@ def test_snapshot_replay_and_change_path_never_change_a_result(
     answer whenever they can, and must agree with cache-free builds. With a layer, the
     mutations reach files of both artifacts.
     """
-    from lambdazip_tf import cli, fsview, incremental
+    from lambdazip_tf import fsview, incremental, snapshot
 
     monkeypatch.setattr(fsview, "RACY_NS", 0)  # the one racy rule (fsview.is_racy)
     taken = {"noop": 0, "change": 0}
-    real_current, real_rebuild = cli.current_result, incremental.rebuild
+    real_current, real_rebuild = snapshot.current_result, incremental.rebuild
 
     def spy_current(*args: Any) -> Any:
         answer = real_current(*args)
@@ -332,7 +332,7 @@ def test_snapshot_replay_and_change_path_never_change_a_result(
         taken["change"] += answer is not None
         return answer
 
-    monkeypatch.setattr(cli, "current_result", spy_current)
+    monkeypatch.setattr(snapshot, "current_result", spy_current)
     monkeypatch.setattr(incremental, "rebuild", spy_rebuild)
     base = tmp_path_factory.mktemp("replay")
     src = base / "fn"
@@ -529,3 +529,30 @@ def test_more_changes_than_the_change_path_takes_go_to_the_full_build(
     _same_as_cache_free(
         run_cli, request, external(run_cli, request).json(), tmp_path / "f", monkeypatch
     )
+
+
+def test_the_fast_paths_repeat_the_size_warning(
+    tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plan answered from the snapshot, or patched, warns as the full build did."""
+    from lambdazip_tf import fsview
+
+    monkeypatch.setattr(fsview, "RACY_NS", 0)
+    src = tmp_path / "fn"
+    write(src / "index.js", "exports.handler = async () => 1;\n")
+    with (src / "blob.bin").open("wb") as f:
+        f.write(os.urandom(51 * 1024 * 1024))
+    request = {
+        "source_dir": str(src),
+        "output_dir": str(tmp_path / "out"),
+        "compression_level": "0",
+    }
+    warning = "over Lambda's 50 MB limit for direct upload"
+    assert warning in external(run_cli, request).stderr
+    noop = _debug_lines(run_cli, request, monkeypatch)
+    assert "layout:" not in noop and "change path" not in noop
+    assert warning in noop
+    write(src / "index.js", "exports.handler = async () => 2;\n")
+    changed = _debug_lines(run_cli, request, monkeypatch)
+    assert "change path: 1 members of" in changed
+    assert warning in changed
