@@ -14,6 +14,8 @@ import stat
 from collections.abc import Iterable, Mapping
 from typing import Literal, NamedTuple
 
+from .fsview import stat_key
+
 Kind = Literal["file", "dir", "link"]
 
 # Bump when the bytes written for the same entries change (header layout, ordering, timestamps).
@@ -86,7 +88,7 @@ def file_entry(arc: str, path: str, st: os.stat_result) -> Entry:
         mode=normalised_mode(st.st_mode),
         source=path,
         size=st.st_size,
-        stat_key=(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev),
+        stat_key=stat_key(st),
     )
 
 

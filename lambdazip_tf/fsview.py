@@ -37,7 +37,8 @@ RACY_NS = 2_000_000_000
 Fact = tuple[str, str, Any]
 
 
-def _key(st: os.stat_result) -> tuple[int, int, int, int, int]:
+def stat_key(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    """(size, mtime_ns, ctime_ns, inode, device): what says a file or folder is unchanged."""
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
 
 
@@ -85,7 +86,7 @@ class Observed:
     def scandir(self, folder: str) -> list[os.DirEntry[str]]:
         """The folder's entries; its stat key is recorded before it is listed, and the listing
         after (see `_facts_hold`)."""
-        self._note("folder", folder, _key(os.stat(folder)))
+        self._note("folder", folder, stat_key(os.stat(folder)))
         with os.scandir(folder) as it:
             entries = list(it)
         self.listings[folder] = _listing(entries)
@@ -96,14 +97,14 @@ class Observed:
         st = os.stat(path)
         if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(path)
-        self._note("file", path, _key(st))
+        self._note("file", path, stat_key(st))
         with open(path, "rb") as f:
             return f.read()
 
     def stat(self, path: str) -> os.stat_result:
         """os.stat of a file whose content will be zipped, recorded."""
         st = os.stat(path)
-        self._note("file", path, _key(st))
+        self._note("file", path, stat_key(st))
         return st
 
 
@@ -227,6 +228,7 @@ def _files_changed(paths: str, keys: bytes, first: int) -> list[int] | None:
             zip(paths.split("\0"), struct.iter_unpack("=5q", keys), strict=True), first
         ):
             st = lstat(path)
+            # stat_key written out, not called: this loop is most of the no-op.
             if (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev) != key:
                 changed.append(number)
     except (OSError, ValueError):
@@ -258,7 +260,7 @@ def _facts_hold(facts: Sequence[Fact], listings: Mapping[str, str]) -> bool:
     try:
         for op, path, expected in facts:
             if op == "folder":
-                if _key(os.stat(path)) != tuple(expected):
+                if stat_key(os.stat(path)) != tuple(expected):
                     recorded = listings.get(path)
                     if recorded is None:
                         return False
@@ -266,7 +268,7 @@ def _facts_hold(facts: Sequence[Fact], listings: Mapping[str, str]) -> bool:
                         if _listing(list(it)) != recorded:
                             return False
             elif op == "file":
-                if _key(os.stat(path)) != tuple(expected):
+                if stat_key(os.stat(path)) != tuple(expected):
                     return False
             elif op == "realpath_strict":
                 try:

@@ -32,6 +32,7 @@ from .cache import ArtifactRecord, Cache
 from .compress import pack_file
 from .entries import Entry, combined_hash, file_entry, manifest_hash
 from .errors import SourceError
+from .fsview import stat_key
 from .limits import UNZIPPED_LIMIT, size_warning
 from .snapshot import Replay, artifact_key, encode_update
 
@@ -121,10 +122,7 @@ def _rebuild(found: Replay) -> tuple[dict[str, str], list[str]] | None:
             size_warning(a[0], int(size)) for a, size in zip(artifacts, sizes, strict=False)
         )
         warnings = [w for w in found_warnings if w is not None]
-        fresh_keys = {
-            number: (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
-            for number, st in fresh.items()
-        }
+        fresh_keys = {number: stat_key(st) for number, st in fresh.items()}
         update = encode_update(snap, fresh_keys, found.started_ns, artifacts, result, warnings)
         with cache.batch():
             stamp = store_stamp(timestamp)
