@@ -51,6 +51,24 @@ class ZipFacts(NamedTuple):
         return base64.b64encode(self.sha256).decode()
 
 
+def result_fields(layer: bool, path: str, sha256: bytes, md5: str, size: int) -> dict[str, str]:
+    """One artifact's keys of the DESIGN 4 result (the layer's have no hex sha256 or md5)."""
+    b64 = base64.b64encode(sha256).decode()
+    if layer:
+        return {
+            "layer_output_path": path,
+            "layer_output_base64sha256": b64,
+            "layer_output_size": str(size),
+        }
+    return {
+        "output_path": path,
+        "output_base64sha256": b64,
+        "output_sha256": sha256.hex(),
+        "output_md5": md5,
+        "output_size": str(size),
+    }
+
+
 def byte_options(context: Context) -> dict[str, object]:
     """What changes the bytes of a zip besides its entries (DESIGN 6 content_hash)."""
     return {

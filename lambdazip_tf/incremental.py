@@ -18,7 +18,6 @@ compare what it writes with cache-free builds, byte for byte.
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import stat
@@ -27,7 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from .archive import Member, NotPatchable, ZipIndex, patch
-from .artifact import Naming, packed_member, remove_stale_temps, staged, store_stamp
+from .artifact import (
+    Naming,
+    packed_member,
+    remove_stale_temps,
+    result_fields,
+    staged,
+    store_stamp,
+)
 from .cache import ArtifactRecord, Cache
 from .compress import pack_file
 from .entries import Entry, combined_hash, file_entry, manifest_hash
@@ -40,13 +46,6 @@ log = logging.getLogger(__name__)
 
 MAX_FILES = 2000
 MAX_BYTES = 64 * 1024 * 1024
-
-# The result's fields for each artifact (pipeline.Outcome.result): path, base64 sha256, hex
-# sha256, md5, size; None where the result has no such field for the layer.
-_FIELDS = (
-    ("output_path", "output_base64sha256", "output_sha256", "output_md5", "output_size"),
-    ("layer_output_path", "layer_output_base64sha256", None, None, "layer_output_size"),
-)
 
 
 def rebuild(found: Replay) -> tuple[dict[str, str], list[str]] | None:
@@ -98,7 +97,8 @@ def _rebuild(found: Replay) -> tuple[dict[str, str], list[str]] | None:
             if changes is None:
                 return None
             if changes:
-                artifacts[part], facts, pending = _write(
+                artifacts[part], fields, pending = _write(
+                    part == 1,
                     path,
                     tuple(key),
                     Naming(*naming),
@@ -110,9 +110,7 @@ def _rebuild(found: Replay) -> tuple[dict[str, str], list[str]] | None:
                     folder,
                 )
                 records += pending
-                for field, value in zip(_FIELDS[part], facts, strict=True):
-                    if field is not None:
-                        result[field] = value
+                result.update(fields)
             log.debug("change path: %d members of %s rewritten", len(changes), artifacts[part][0])
         result["unzipped_size"] = str(unzipped)
         layer_hash = artifacts[1][3] if len(artifacts) > 1 else None
@@ -172,6 +170,7 @@ def _changes(
 
 
 def _write(
+    layer: bool,
     previous: str,
     key: tuple[int, int, int],
     naming: Naming,
@@ -181,7 +180,7 @@ def _write(
     timestamp: tuple[int, int],
     cache: Cache,
     folder: Path,
-) -> tuple[list[Any], tuple[str, str, str, str, str], list[tuple[Path, ArtifactRecord, ZipIndex]]]:
+) -> tuple[list[Any], dict[str, str], list[tuple[Path, ArtifactRecord, ZipIndex]]]:
     """The artifact with `changes` patched in, or found current under its new name: (its
     snapshot row, its result fields, what to record of it in the cache)."""
     after = index.copy()
@@ -207,6 +206,5 @@ def _write(
         record = ArtifactRecord(digest, written.sha256.hex(), written.md5, written.size)
         pending.append((target, record, written.members))
     sha = bytes.fromhex(record.sha256)
-    b64 = base64.b64encode(sha).decode()
-    facts = (str(target), b64, record.sha256, record.md5, str(record.size))
-    return [str(target), artifact_key(str(target)), tuple(naming), digest], facts, pending
+    fields = result_fields(layer, str(target), sha, record.md5, record.size)
+    return [str(target), artifact_key(str(target)), tuple(naming), digest], fields, pending

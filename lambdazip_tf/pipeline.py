@@ -22,6 +22,7 @@ from .artifact import (
     naming_for,
     produce_artifact,
     remove_stale_temps,
+    result_fields,
 )
 from .cache import Cache
 from .entries import combined_hash
@@ -60,19 +61,15 @@ class Outcome:
     def result(self) -> Result:
         """The DESIGN 4 result."""
         fn, layer = self.function, self.layer
+        fields = result_fields(False, str(fn.path), fn.sha256, fn.md5, fn.size)
+        if layer is not None:
+            fields.update(result_fields(True, str(layer.path), layer.sha256, layer.md5, layer.size))
         return Result(
-            output_path=str(fn.path),
-            output_base64sha256=fn.base64sha256,
-            output_sha256=fn.sha256.hex(),
-            output_md5=fn.md5,
-            output_size=str(fn.size),
+            **fields,
             content_hash=self.content_hash,
             file_count=str(fn.file_count + (layer.file_count if layer else 0)),
             symlink_count=str(fn.symlink_count + (layer.symlink_count if layer else 0)),
             unzipped_size=str(fn.unzipped_size + (layer.unzipped_size if layer else 0)),
-            layer_output_path=str(layer.path) if layer else None,
-            layer_output_base64sha256=layer.base64sha256 if layer else None,
-            layer_output_size=str(layer.size) if layer else None,
         )
 
 
