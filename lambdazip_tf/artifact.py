@@ -24,6 +24,7 @@ from .cache import ArtifactRecord, Cache, Previous
 from .compress import Packed, hash_file
 from .entries import Entry, content_hash
 from .errors import OutputError
+from .fsview import zip_key
 
 if TYPE_CHECKING:  # both import more than the change path (incremental.py) may load
     from .layout import Context
@@ -244,7 +245,7 @@ class _Source:
         except OSError:
             return cls(None, None)
         st = os.fstat(fd)
-        if (st.st_size, st.st_mtime_ns, st.st_ino) != previous.key:
+        if zip_key(st) != previous.key:
             os.close(fd)
             return cls(None, None)
         return cls(fd, previous)

@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 
 from .archive import ZipIndex
 from .entries import StatKey
-from .fsview import is_racy
+from .fsview import is_racy, zip_key
 from .snapshot import CACHE_NAME, KEEP_RECENT_NS
 
 log = logging.getLogger(__name__)
@@ -193,7 +193,7 @@ class Cache:
             "WHERE path = ?",
             (str(path),),
         ):
-            if (size, mtime_ns, ino) == (st.st_size, st.st_mtime_ns, st.st_ino):
+            if (size, mtime_ns, ino) == zip_key(st):
                 if time.time_ns() - used_ns > KEEP_RECENT_NS // 4:
                     self._write(
                         "UPDATE artifacts SET used_ns = ? WHERE path = ?",
@@ -216,8 +216,7 @@ class Cache:
         ordered = sorted(rows, key=lambda row: not os.path.basename(row[0]).startswith(prefer))
         for path, size, mtime_ns, ino, blob in ordered:
             try:
-                st = os.stat(path)
-                if (st.st_size, st.st_mtime_ns, st.st_ino) != (size, mtime_ns, ino):
+                if zip_key(os.stat(path)) != (size, mtime_ns, ino):
                     continue
                 return Previous(path, (size, mtime_ns, ino), ZipIndex.decode(blob))
             except (OSError, ValueError):
@@ -245,16 +244,13 @@ class Cache:
         index: ZipIndex,
     ) -> None:
         """Remember a freshly renamed artifact and where its records lie."""
-        st = os.stat(path)
         self._write(
             "INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     str(path),
                     record.content_hash,
-                    st.st_size,
-                    st.st_mtime_ns,
-                    st.st_ino,
+                    *zip_key(os.stat(path)),
                     record.sha256,
                     record.md5,
                     level,

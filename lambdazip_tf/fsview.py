@@ -37,6 +37,12 @@ RACY_NS = 2_000_000_000
 Fact = tuple[str, str, Any]
 
 
+def zip_key(st: os.stat_result) -> tuple[int, int, int]:
+    """(size, mtime_ns, inode): what says an artifact is still the file that was written (an
+    artifact is only ever replaced by a rename, never edited in place)."""
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
 def stat_key(st: os.stat_result) -> tuple[int, int, int, int, int]:
     """(size, mtime_ns, ctime_ns, inode, device): what says a file or folder is unchanged."""
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)

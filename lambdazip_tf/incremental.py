@@ -38,7 +38,7 @@ from .cache import ArtifactRecord, Cache
 from .compress import pack_file
 from .entries import Entry, combined_hash, file_entry, manifest_hash
 from .errors import SourceError
-from .fsview import stat_key
+from .fsview import stat_key, zip_key
 from .limits import UNZIPPED_LIMIT, size_warning
 from .snapshot import Replay, artifact_key, encode_update
 
@@ -195,8 +195,7 @@ def _write(
         fd = os.open(previous, os.O_RDONLY)
         try:
             # The descriptor pins the inode: the index describes exactly the file read.
-            st = os.fstat(fd)
-            if (st.st_size, st.st_mtime_ns, st.st_ino) != key:
+            if zip_key(os.fstat(fd)) != key:
                 raise NotPatchable(f"{previous} changed since it was indexed")
             with staged(folder, target.name) as stage:
                 written = patch(fd, stage.raw, index, changes, timestamp)

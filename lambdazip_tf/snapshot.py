@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from . import __version__
-from .fsview import changed_files, pack_files, racy_facts, trusted_keys
+from .fsview import changed_files, pack_files, racy_facts, trusted_keys, zip_key
 
 log = logging.getLogger(__name__)
 
@@ -153,9 +153,8 @@ def _apply_update(snap: dict[str, Any], update: dict[str, Any]) -> None:
 
 
 def artifact_key(path: str) -> tuple[int, int, int]:
-    """What says an artifact is still the file that was written: size, mtime, inode."""
-    st = os.stat(path)
-    return st.st_size, st.st_mtime_ns, st.st_ino
+    """The artifact at `path`'s fsview.zip_key."""
+    return zip_key(os.stat(path))
 
 
 class Replay(NamedTuple):
