@@ -3,8 +3,8 @@
 Walks the tree and has lambdazip-tf's own Packer read, sha256, crc32 and deflate (level 6) every
 regular file, then throws the bytes away: no selection, no zip writing, no cache. `make bench`
 times this beside the cold build so that the cold target can be judged against what the
-compression the design requires (stdlib zlib, DESIGN 7; issue 5) costs on the same machine in
-the same run.
+per-file work (libdeflate level 6, compress.py; DESIGN 7) costs on the same machine in the same
+run.
 """
 
 from __future__ import annotations

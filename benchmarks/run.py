@@ -8,7 +8,7 @@ external-program mode, a new process each time. Nothing is written into the repo
 app's node_modules.
 
 Each round also times the floor of a cold build (benchmarks/floor.py): starting Python, walking the
-tree and the per-file work the design requires (read, sha256, crc32, stdlib zlib deflate) on all
+tree and the per-file work the design requires (read, sha256, crc32, deflate) on all
 cores, with nothing written. No cold build can be faster than that on the same machine.
 """
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from .archive import EMPTY, Member, Record, ZipWriter, dos_timestamp, ident, link_member
 from .cache import ArtifactRecord, Cache, Previous
-from .compress import Packed, hash_file
+from .compress import DEFLATER, Packed, hash_file
 from .entries import Entry, content_hash
 from .errors import OutputError
 from .fsview import zip_key
@@ -74,6 +74,7 @@ def byte_options(context: Context) -> dict[str, object]:
     """What changes the bytes of a zip besides its entries (DESIGN 6 content_hash)."""
     return {
         "level": context.request.compression_level,
+        "deflate": DEFLATER,
         "timestamp": list(dos_timestamp(os.environ.get("SOURCE_DATE_EPOCH"))),
     }
 

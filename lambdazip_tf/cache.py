@@ -35,13 +35,15 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .archive import ZipIndex
+from .compress import DEFLATER
 from .entries import StatKey
 from .fsview import is_racy, zip_key
 from .snapshot import CACHE_NAME, KEEP_RECENT_NS
 
 log = logging.getLogger(__name__)
 
-SCHEMA = "lambdazip-tf cache 7"
+# Stored members are libdeflate's bytes: another deflater must start a new cache, not mix in.
+SCHEMA = f"lambdazip-tf cache 8 ({DEFLATER})"
 DEFAULT_STORE_LIMIT = 512 * 1024 * 1024  # LAMBDAZIP_CACHE_MAX_MB overrides
 
 _TABLES = """

@@ -67,3 +67,7 @@ class OutputError(LambdazipError):
 
 class LimitError(LambdazipError):
     """The artifact breaks an AWS Lambda size limit that deployment would reject."""
+
+
+class InstallError(LambdazipError):
+    """The tool's own installation cannot write the bytes it promises (a mismatched library)."""

@@ -66,7 +66,9 @@ def _safe(tmp: Path, data: Any) -> bool:
         value = data.get(key)
         if isinstance(value, str) and value not in (".", "fn") and "\0" not in value:
             try:
-                if os.path.lexists(tmp / value) and not str(tmp / value).startswith(str(tmp)):
+                # Resolved: "fn/.." or ".." would otherwise zip this worker's other tests.
+                inside = (tmp / value).resolve().is_relative_to(tmp.resolve())
+                if os.path.lexists(tmp / value) and not inside:
                     return False
                 if os.path.isabs(value) and os.path.lexists(value):
                     return False
