@@ -69,7 +69,7 @@ class Request(BaseModel):
         default=DEFAULT_COMPRESSION_LEVEL,
         ge=0,
         le=9,
-        description="Deflate level, 0 (stored) to 9.",
+        description="Deflate level (libdeflate), 0 (stored) to 9.",
     )
     symlinks: Literal["preserve", "dereference"] = Field(
         default="preserve",

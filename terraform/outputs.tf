@@ -32,7 +32,7 @@ output "output_size" {
 }
 
 output "content_hash" {
-  description = "sha256 of what the artifacts contain (names, kinds, modes, file digests, options); independent of zlib, the same on every machine."
+  description = "sha256 of what the artifacts contain (names, kinds, modes, file digests, options); the same on every machine; the same hash means the same zip bytes."
   value       = local.result.content_hash
   depends_on  = [terraform_data.artifact]
 }

@@ -76,7 +76,7 @@ variable "node_modules_link" {
 }
 
 variable "compression_level" {
-  description = "Deflate level, 0 (stored) to 9."
+  description = "Deflate level (libdeflate), 0 (stored) to 9."
   type        = number
   default     = 6
 
