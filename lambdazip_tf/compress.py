@@ -14,12 +14,14 @@ not from the stdlib's zlib. Two reasons, both measured (README, "Speed"):
   built five ways (AVX2, SSE2, portable C tables, -O0, -march=native): identical.
   `_check_deflater` refuses a `deflate` module built against another libdeflate.
 
-libdeflate compresses a whole buffer at once, so a file is read whole: a worker holds at most
-one file and its deflated bytes, and no file exceeds Lambda's 250 MB unzipped limit, which the
-build (and the change path) checks before packing. `os.open`/`os.read` is the fastest read
-measured on the tree: 0.27 s against 0.81 s for `open().read()`, and in another measurement
-0.47-0.54 s against 0.57-0.64 s for `os.readv` into a preallocated `bytearray`, which is zeroed
-first.
+libdeflate compresses a whole buffer at once, so a file to pack is read whole: a worker holds
+one file and its deflated bytes at a time, at most about twice the largest file and never the
+tree (a 100 MB file peaked at 156 MB). No file exceeds Lambda's 250 MB unzipped limit, which the
+build (and the change path) checks before packing. `hash_file` streams.
+
+`os.open`/`os.read` is the fastest read measured on the tree: 0.27 s against 0.81 s for
+`open().read()`, and in another measurement 0.47-0.54 s against 0.57-0.64 s for `os.readv` into
+a preallocated `bytearray`, which is zeroed first.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import functools
 import hashlib
 import os
 import stat
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import deflate
@@ -35,6 +38,7 @@ import deflate
 from .archive import DEFLATED, STORED
 from .errors import InstallError, SourceError
 
+CHUNK = 1 << 20  # hash_file reads in pieces: the parent hashes big files without holding them
 DEFLATER = "libdeflate 1.26"  # part of the content hash's options and of the cache's schema
 
 # What libdeflate 1.26 makes of _SAMPLES at level 6 (sha256 over the outputs). Another version
@@ -77,8 +81,8 @@ def _check_deflater() -> None:
         )
 
 
-def _read(path: str, size: int) -> bytes:
-    """The file's bytes, checked against the size it had when it was selected."""
+def _chunks(path: str, size: int, piece: int) -> Iterator[bytes]:
+    """The file's bytes in reads of up to `piece`, checked against its selected size."""
     # O_NOFOLLOW and O_NONBLOCK: if the file was swapped for a link or a FIFO after it was
     # selected, opening it must neither follow the link out of the tree nor hang (issue 6).
     try:
@@ -87,31 +91,31 @@ def _read(path: str, size: int) -> bytes:
         raise SourceError(f"cannot read {path}: permission denied", path) from None
     except OSError as exc:
         raise SourceError(f"cannot read {path}: {exc.strerror}", path) from None
-    parts = []
     total = 0
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise SourceError(f"{path} stopped being a regular file while it was zipped", path)
-        # Up to one byte past the selected size: a file that grew is caught below. A regular
-        # file usually comes whole in the first read; the second confirms the end.
+        # Up to one byte past the selected size: a file that grew is caught below. The read
+        # that returns nothing confirms the end.
         while total <= size:
-            data = os.read(fd, size + 1 - total)
+            data = os.read(fd, min(piece, size + 1 - total))
             if not data:
                 break
-            parts.append(data)
             total += len(data)
+            if total <= size:
+                yield data
     except OSError as exc:
         raise SourceError(f"cannot read {path}: {exc.strerror}", path) from None
     finally:
         os.close(fd)
     if total != size:
         raise SourceError(f"{path} changed size while it was being zipped; run again", path)
-    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def pack_file(path: str, size: int, level: int) -> Packed:
     """Read `path` once: sha256, crc32 and the member bytes at `level`; fail if it changed."""
-    data = _read(path, size)
+    # Whole, in one read as a rule (libdeflate takes one buffer); joining one piece copies nothing.
+    data = b"".join(_chunks(path, size, size + 1))
     sha = hashlib.sha256(data).hexdigest()
     crc = deflate.crc32(data)
     if not level:
@@ -122,4 +126,7 @@ def pack_file(path: str, size: int, level: int) -> Packed:
 
 def hash_file(path: str, size: int) -> str:
     """sha256 of a file's content (hex), checking that it still has the selected size."""
-    return hashlib.sha256(_read(path, size)).hexdigest()
+    digest = hashlib.sha256()
+    for data in _chunks(path, size, CHUNK):
+        digest.update(data)
+    return digest.hexdigest()

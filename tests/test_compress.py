@@ -23,6 +23,8 @@ CONTENTS = {
     "random": _RNG.randbytes(300_000),
     # Longer than libdeflate's 32 KiB window, so its tables slide (matchfinder_rebase).
     "repeats": (b"abcdefgh" * 5000 + _RNG.randbytes(40_000)) * 3,
+    # More than compress.CHUNK: hash_file reads it in pieces.
+    "big": _RNG.randbytes(700_000) * 4,
 }
 
 
@@ -50,6 +52,9 @@ def test_a_file_that_shrank_or_grew_since_it_was_selected_is_refused(tmp_path: P
         compress.pack_file(str(path), 6, 6)
     with pytest.raises(SourceError, match="changed size"):
         compress.pack_file(str(path), 4, 6)
+    for size in (4, 6):
+        with pytest.raises(SourceError, match="changed size"):
+            compress.hash_file(str(path), size)
     assert compress.pack_file(str(path), 5, 6).size == 5
 
 
