@@ -61,6 +61,17 @@ def external(run_cli: Any, request: dict[str, Any] | str, cwd: Path | None = Non
     return run_cli([], stdin=text, cwd=cwd)
 
 
+def console(
+    request: str, cwd: Path, env: dict[str, str] | None = None, *, module: bool = False
+) -> Run:
+    """External mode in a new process: the console script, or `python -m lambdazip_tf`."""
+    cmd = [sys.executable, "-m", "lambdazip_tf"] if module else [lambdazip_exe()]
+    proc = subprocess.run(
+        cmd, input=request, capture_output=True, text=True, cwd=cwd, env=env, check=False
+    )
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
 def build_ok(run_cli: Any, src: Path, **extra: Any) -> dict[str, str]:
     """Build in external mode into src/../out (lists jsonencode()d, as Terraform sends them)."""
     request = {"source_dir": str(src), "output_dir": str(src.parent / "out")}

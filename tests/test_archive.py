@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import external, lambdazip_exe, manifest, sha256_file, write
+from conftest import console, external, manifest, sha256_file, write
 
 from lambdazip_tf.archive import (
     EMPTY,
@@ -191,20 +191,11 @@ def test_zip64_end_records_when_there_are_more_than_65535_entries(tmp_path: Path
 def test_console_script_external_mode_prints_one_json_object(tmp_path: Path) -> None:
     write(tmp_path / "fn" / "index.js", "x")
     request = json.dumps({"source_dir": "fn"})
-    proc = subprocess.run(
-        [lambdazip_exe()],
-        input=request,
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        check=False,
-    )
-    assert proc.returncode == 0
+    proc = console(request, tmp_path)
+    assert proc.code == 0
     assert proc.stderr == ""
     assert proc.stdout.count("\n") == 1
-    data = json.loads(proc.stdout)
-    assert isinstance(data, dict)
-    assert all(isinstance(v, str) for v in data.values())
+    data = proc.json()
     expected = {
         "output_path",
         "output_base64sha256",
@@ -217,16 +208,9 @@ def test_console_script_external_mode_prints_one_json_object(tmp_path: Path) -> 
         "unzipped_size",
     }
     assert set(data) == expected
-    module = subprocess.run(
-        [sys.executable, "-m", "lambdazip_tf"],
-        input=request,
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        check=False,
-    )
-    assert module.returncode == 0, module.stderr
-    assert json.loads(module.stdout) == data
+    module = console(request, tmp_path, module=True)
+    assert module.code == 0, module.stderr
+    assert module.json() == data
 
 
 def _write_all(path: Path, entries: list[Entry]) -> ZipIndex:

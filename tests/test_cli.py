@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Run, external, write
+from conftest import Run, console, external, write
 
 from lambdazip_tf import __version__, cli, commands
 from lambdazip_tf.request import Request
@@ -107,6 +109,29 @@ def test_unexpected_errors_are_one_line_unless_debugging(
     assert debug.code == 1
     assert debug.stdout == ""
     assert "Traceback" in debug.stderr
+
+
+def test_the_console_script_exits_with_mains_code_and_flushes_its_answer(tmp_path: Path) -> None:
+    # run() ends the process with os._exit: a block-buffered stdout (no PYTHONUNBUFFERED, as
+    # under Terraform) must still be flushed, and errors still exit 1 with one line.
+    write(tmp_path / "fn" / "index.js", "x")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    ok = console('{"source_dir": "fn"}', tmp_path, env)
+    assert (ok.code, ok.stderr) == (0, "")
+    assert ok.json()["file_count"] == "1"
+    assert_one_line_error(console('{"source_dir": "missing"}', tmp_path, env), "missing")
+
+
+def test_main_leaves_the_garbage_collector_as_it_found_it(tree: Path, run_cli: Any) -> None:
+    assert gc.isenabled()
+    assert external(run_cli, {"source_dir": str(tree)}).code == 0
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert external(run_cli, {"source_dir": str(tree)}).code == 0
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_terraform_style_strings_are_decoded(tree: Path, run_cli: Any) -> None:
