@@ -43,9 +43,14 @@ def _external(stdin: TextIO, stdout: TextIO) -> None:
     if fast is not None:
         stdout.write(json.dumps(fast.result, sort_keys=True) + "\n")
         return
-    from .commands import build_external  # noqa: PLC0415 - only when the fast path declines
+    # Only when the fast path declines: a cold build's other cores pack files while this one
+    # imports and selects (early.py).
+    from .early import started_raw  # noqa: PLC0415
 
-    build_external(data, text, stdout)
+    with started_raw(data, os.getcwd()) as early:
+        from .commands import build_external  # noqa: PLC0415
+
+        build_external(data, text, stdout, early)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

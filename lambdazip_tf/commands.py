@@ -10,10 +10,13 @@ import argparse
 import json
 import os
 import sys
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__, snapshot
+from .early import EarlyPacking
+from .early import started as early_packing
 from .errors import RequestError
 from .jsonio import decode_json
 from .pipeline import Outcome, build, check_planned, dry_run, ensure
@@ -156,7 +159,7 @@ def _as_object(data: Any) -> dict[str, Any]:
     return dict(data)
 
 
-def build_external(data: Any, text: str, stdout: TextIO) -> None:
+def build_external(data: Any, text: str, stdout: TextIO, early: EarlyPacking | None = None) -> None:
     """External mode's full path: validate, build, record the fast-path snapshot, answer."""
     if isinstance(data, dict):
         for key, value in data.items():
@@ -167,9 +170,18 @@ def build_external(data: Any, text: str, stdout: TextIO) -> None:
                     key,
                 )
     request = parse_request(data)
-    outcome = build(request, snapshot_key=snapshot.snapshot_key(text, os.getcwd()))
+    outcome = build(request, snapshot_key=snapshot.snapshot_key(text, os.getcwd()), early=early)
     # One object of strings, one line, nothing else: Terraform parses stdout whole.
     stdout.write(json.dumps(outcome.result().as_strings(), sort_keys=True) + "\n")
+
+
+def _early(request: Request) -> AbstractContextManager[EarlyPacking | None]:
+    """Early packing for a validated request (early.py)."""
+    cwd = os.getcwd()
+    output_dir = snapshot.output_dir_for(request.output_path, request.output_dir, cwd)
+    return early_packing(
+        os.path.join(cwd, request.source_dir), output_dir, request.compression_level
+    )
 
 
 def _print_plan(outcome: Outcome, as_json: bool, out: TextIO) -> None:
@@ -187,14 +199,16 @@ def run_command(args_list: list[str], stdin: TextIO, stdout: TextIO) -> int:
         return 1
     request = _request_from_args(args, stdin)
     if args.command == "build":
-        outcome = build(request)
+        with _early(request) as early:
+            outcome = build(request, early=early)
         stdout.write(json.dumps(outcome.result().as_strings(), indent=2, sort_keys=True) + "\n")
     elif args.command == "plan":
         _print_plan(dry_run(request), args.json, stdout)
     else:
         answer = _ensure_from_snapshot(args)
         if answer is None:
-            outcome = ensure(request, args.expect_sha256, args.expect_layer_sha256)
+            with _early(request) as early:
+                outcome = ensure(request, args.expect_sha256, args.expect_layer_sha256, early=early)
             fn = outcome.function
             answer = (str(fn.path), fn.base64sha256, outcome.current)
         path, b64, current = answer

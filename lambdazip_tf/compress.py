@@ -40,6 +40,7 @@ from .errors import InstallError, SourceError
 
 CHUNK = 1 << 20  # hash_file reads in pieces: the parent hashes big files without holding them
 DEFLATER = "libdeflate 1.26"  # part of the content hash's options and of the cache's schema
+DEFAULT_LEVEL = 6  # the request's default compression_level, chosen from `make bench` (README)
 
 # What libdeflate 1.26 makes of _SAMPLES at level 6 (sha256 over the outputs). Another version
 # writes other bytes for the same content hash (1.14 does for the two short ones, as for 40% of

@@ -16,9 +16,13 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from .compress import Packed, pack_file
 from .entries import Entry
+
+if TYPE_CHECKING:  # early.py imports this module
+    from .early import Early, EarlyPacking
 
 BATCH_BYTES = 4 * 1024 * 1024
 BATCH_FILES = 256
@@ -47,12 +51,19 @@ def worker_count() -> int:
 
 
 class Packer:
-    """Packs files in order, in this process or in a pool it starts when the work is large."""
+    """Packs files in order, in this process or in a pool it starts when the work is large.
 
-    def __init__(self, level: int, workers: int | None = None) -> None:
+    With `early`, files that early packing (early.py) already packed as they are now are taken
+    from there.
+    """
+
+    def __init__(
+        self, level: int, workers: int | None = None, early: EarlyPacking | None = None
+    ) -> None:
         self.level = level
         self.workers = workers or worker_count()
         self._pool: ProcessPoolExecutor | None = None
+        self._early = early if early is not None and early.level == level else None
 
     def __enter__(self) -> Packer:
         return self
@@ -69,7 +80,18 @@ class Packer:
 
     def pack(self, entries: Sequence[Entry]) -> Iterator[tuple[int, Packed]]:
         """(time read, packed) for each file entry, in the order given."""
-        items = [(e.source, e.size) for e in entries if e.source is not None]
+        files = [e for e in entries if e.source is not None]
+        early = [self._early_result(e) for e in files]
+        todo = [(e.source or "", e.size) for e, got in zip(files, early, strict=True) if not got]
+        rest = self._pack(todo)
+        return ((got.started_ns, got.packed) if got else next(rest) for got in early)
+
+    def _early_result(self, entry: Entry) -> Early | None:
+        if self._early is None or entry.source is None:
+            return None
+        return self._early.take(entry.source, entry.stat_key)
+
+    def _pack(self, items: list[tuple[str, int]]) -> Iterator[tuple[int, Packed]]:
         total = sum(size for _, size in items)
         if self.workers < 2 or (total < POOL_MIN_BYTES and len(items) < POOL_MIN_FILES):
             return ((time.time_ns(), pack_file(path, size, self.level)) for path, size in items)

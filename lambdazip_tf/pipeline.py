@@ -12,6 +12,7 @@ import time
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import snapshot
 from .artifact import (
@@ -38,6 +39,9 @@ from .layout import (
 from .limits import MB, UNZIPPED_LIMIT, size_warning
 from .packer import Packer
 from .request import Request, Result
+
+if TYPE_CHECKING:
+    from .early import EarlyPacking
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +77,17 @@ class Outcome:
         )
 
 
-def build(request: Request, cwd: Path | None = None, *, snapshot_key: str | None = None) -> Outcome:
+def build(
+    request: Request,
+    cwd: Path | None = None,
+    *,
+    snapshot_key: str | None = None,
+    early: EarlyPacking | None = None,
+) -> Outcome:
     """Build (or find current) the artifacts a request describes.
 
-    With `snapshot_key`, what this build read is recorded for the fast paths (snapshot.py).
+    With `snapshot_key`, what this build read is recorded for the fast paths (snapshot.py);
+    with `early`, files packed early (early.py) are taken from there.
     """
     started = time.perf_counter()
     fs = Observed()
@@ -88,7 +99,7 @@ def build(request: Request, cwd: Path | None = None, *, snapshot_key: str | None
     cache = Cache(context.output_dir, context.source)
     namings = [naming_for(context, "function"), naming_for(context, "layer")]
     try:
-        with Packer(context.request.compression_level) as packer:
+        with Packer(context.request.compression_level, early=early) as packer:
             fn = produce_artifact(layout.function, namings[0], context, cache, packer)
             layer = None
             if layout.layer is not None:
@@ -186,9 +197,10 @@ def ensure(
     expect_b64: str,
     expect_layer_b64: str | None = None,
     cwd: Path | None = None,
+    early: EarlyPacking | None = None,
 ) -> Outcome:
     """Rebuild when missing or stale, then check the artifacts are the ones that were planned."""
-    outcome = build(request, cwd)
+    outcome = build(request, cwd, early=early)
     fn, layer = outcome.function, outcome.layer
     check_planned(
         (str(fn.path), fn.base64sha256),

@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .compress import DEFAULT_LEVEL
 from .errors import RequestError
 
 DEFAULT_EXCLUDE_PACKAGES = ("@aws-sdk/*",)
-DEFAULT_COMPRESSION_LEVEL = 6  # chosen from `make bench`, see README "Speed"
 
 
 class Request(BaseModel):
@@ -66,7 +66,7 @@ class Request(BaseModel):
         "(ESM with dependencies in a layer: /opt/nodejs/node_modules).",
     )
     compression_level: int = Field(
-        default=DEFAULT_COMPRESSION_LEVEL,
+        default=DEFAULT_LEVEL,
         ge=0,
         le=9,
         description="Deflate level (libdeflate), 0 (stored) to 9.",

@@ -1,0 +1,245 @@
+"""Early packing: a cold build's idle cores pack files while the build is still starting.
+
+Before the first file can be packed, a cold build imports pydantic, validates the request and
+selects the files (DESIGN 5): a second of one busy core on the benchmark tree, with the other
+cores idle. Early packing forks one process per core as soon as the request's source folder is
+known. Each walks part of that folder and packs (reads, hashes, deflates) its regular files, as
+the pool would later, until the build asks for the results or a byte budget runs out.
+
+The results are a cache in all but name: a file's result is used only when the selection picks
+the same path with the same stat key (size, mtime, ctime, inode, device) that the file had
+before and after it was read early, and not when that key is racy (fsview.is_racy), so what an
+early result holds is what the pool would have read. Results for files the selection leaves
+out are dropped. The zip is byte for byte the one a build without early packing writes
+(tests/test_early.py).
+
+Only cold builds start it (no cache database in the output folder yet): a warm build packs
+little, and early packing would only compete with it for the cores.
+
+Plain os.fork rather than multiprocessing: the processes start before pydantic is imported,
+in a few milliseconds, and need nothing but a pipe each way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import signal
+import stat
+import time
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+from .compress import DEFAULT_LEVEL, Packed, pack_file
+from .errors import LambdazipError
+from .fsview import is_racy, stat_key
+from .packer import worker_count
+from .snapshot import CACHE_NAME, output_dir_for
+
+log = logging.getLogger(__name__)
+
+# Input bytes one process packs at most: results wait in memory until the build uses them.
+BUDGET_BYTES = 32 * 1024 * 1024
+
+
+class Early(NamedTuple):
+    """One file packed early: its stat key before and after reading, when reading started."""
+
+    key: tuple[int, int, int, int, int]
+    started_ns: int
+    packed: Packed
+
+
+class EarlyPacking:
+    """The early packing processes of one build, and what they packed once collected."""
+
+    def __init__(self, level: int, pids: list[int], stop: int, results: list[int]) -> None:
+        self.level = level
+        self._pids = pids
+        self._stop = stop
+        self._results = results
+        self._packed: dict[str, Early] | None = None
+        self.used = 0  # results taken by the build
+
+    @property
+    def pids(self) -> list[int]:
+        """The early packing processes not reaped yet."""
+        return list(self._pids)
+
+    def take(self, path: str, key: tuple[int, ...] | None) -> Early | None:
+        """The early result for `path` if it was read with stat key `key` (used once)."""
+        packed = self.collect()
+        found = packed.get(path)
+        if found is None or found.key != key:
+            return None
+        del packed[path]
+        self.used += 1
+        return found
+
+    def collect(self, *, finish: bool = False) -> dict[str, Early]:
+        """Stop the processes and gather what they packed (once; later calls return it).
+
+        With `finish` (tests), they first pack all they would: their whole share of the tree,
+        or up to the budget.
+        """
+        if self._packed is not None:
+            return self._packed
+        self._packed = {}
+        if not finish:
+            os.close(self._stop)  # end of file on their stop pipe: finish the current file
+        for fd in self._results:
+            with os.fdopen(fd, "rb") as pipe:
+                data = pipe.read()
+            with contextlib.suppress(pickle.UnpicklingError, EOFError, ValueError):
+                self._packed.update(pickle.loads(data))  # our own child's bytes
+        self._results = []
+        if finish:
+            os.close(self._stop)
+        self._reap()
+        log.debug("early packing: %d files packed", len(self._packed))
+        return self._packed
+
+    def close(self) -> None:
+        """Stop the processes without using their results (also when the build failed)."""
+        if self._packed is None:
+            self._packed = {}
+            os.close(self._stop)
+            for fd in self._results:
+                os.close(fd)  # a process still writing gets EPIPE and exits
+            self._results = []
+        elif self._packed:
+            log.debug("early packing: %d files not used", len(self._packed))
+        self._packed.clear()
+        self._reap()
+
+    def _reap(self) -> None:
+        for pid in self._pids:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        self._pids = []
+
+
+@contextlib.contextmanager
+def started(source_dir: str, output_dir: str, level: int) -> Iterator[EarlyPacking | None]:
+    """Early packing of `source_dir` for a cold build at `level`, stopped on leaving the block.
+
+    Yields None when it does not apply: a warm cache, one core (LAMBDAZIP_JOBS=1), no fork, or
+    a source that is not a folder; the build then packs everything itself.
+    """
+    early = _start(source_dir, output_dir, level)
+    try:
+        yield early
+    finally:
+        if early is not None:
+            early.close()
+
+
+def started_raw(data: Any, cwd: str) -> contextlib.AbstractContextManager[EarlyPacking | None]:
+    """`started` for an external-mode request not validated yet (pydantic is not imported).
+
+    Read leniently: a value that validation will refuse only means no early packing, and
+    whatever is packed early is checked against the real selection before it is used.
+    """
+    if not isinstance(data, dict):
+        return contextlib.nullcontext()
+    source = data.get("source_dir")
+    level = data.get("compression_level", str(DEFAULT_LEVEL))
+    places = (data.get("output_path"), data.get("output_dir"))
+    if (
+        not isinstance(source, str)
+        or not all(p is None or isinstance(p, str) for p in places)
+        or not (isinstance(level, str) and level in "0123456789" and len(level) == 1)
+    ):
+        return contextlib.nullcontext()
+    output_dir = output_dir_for(places[0], places[1], cwd)
+    return started(os.path.join(cwd, source), output_dir, int(level))
+
+
+def _start(source_dir: str, output_dir: str, level: int) -> EarlyPacking | None:
+    count = worker_count()
+    root = os.path.realpath(source_dir)
+    if (
+        count < 2
+        or not hasattr(os, "fork")
+        or not os.path.isdir(root)
+        or os.path.exists(os.path.join(output_dir, CACHE_NAME))
+    ):
+        return None
+    stop_read, stop_write = os.pipe()
+    pids: list[int] = []
+    results: list[int] = []
+    for share in range(count):
+        result_read, result_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child, which never returns
+            # Only its stop pipe's read end and its own result pipe's write end stay open in
+            # it: the end of file on the stop pipe and EPIPE on the result pipe then mean
+            # what they should.
+            for fd in (stop_write, result_read, *results):
+                os.close(fd)
+            _child(root, level, share, count, stop_read, result_write)
+        os.close(result_write)
+        pids.append(pid)
+        results.append(result_read)
+    os.close(stop_read)
+    return EarlyPacking(level, pids, stop_write, results)
+
+
+def _child(root: str, level: int, share: int, count: int, stop: int, out: int) -> None:
+    """Pack this share of the tree until stopped, send the results, and exit."""
+    try:
+        # The parent's stdout is Terraform's pipe: never hold it open, never write to it.
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.set_blocking(stop, False)
+        packed = _pack_share(root, level, share, count, stop)
+        data = pickle.dumps(packed, protocol=pickle.HIGHEST_PROTOCOL)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(out, view) :]
+    except BaseException:  # nothing a child meets may reach the build: it only exits
+        pass
+    finally:
+        os._exit(0)
+
+
+def _pack_share(root: str, level: int, share: int, count: int, stop: int) -> dict[str, Early]:
+    packed: dict[str, Early] = {}
+    budget = BUDGET_BYTES
+    folders = 0
+    for folder, _, names in os.walk(root):
+        folders += 1
+        if folders % count != share:
+            continue
+        for name in names:
+            if _stopped(stop):
+                return packed
+            path = os.path.join(folder, name)
+            try:
+                before = os.lstat(path)
+                if not stat.S_ISREG(before.st_mode) or before.st_size > budget:
+                    continue
+                started_ns = time.time_ns()
+                result = pack_file(path, before.st_size, level)
+                key = stat_key(before)
+                if stat_key(os.lstat(path)) != key or is_racy(key, started_ns):
+                    continue
+            except (OSError, LambdazipError):
+                continue
+            packed[path] = Early(key, started_ns, result)
+            budget -= before.st_size
+            if budget <= 0:
+                return packed
+    return packed
+
+
+def _stopped(stop: int) -> bool:
+    """True once the parent closed the stop pipe (or died): nobody ever writes to it."""
+    try:
+        return os.read(stop, 1) == b""
+    except BlockingIOError:
+        return False

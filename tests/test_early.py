@@ -1,0 +1,152 @@
+"""Early packing (early.py; issue 5): used only when it read what the build selects."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import console, sha256_file, write
+
+from lambdazip_tf import early
+from lambdazip_tf.pipeline import build
+from lambdazip_tf.request import Request
+from lambdazip_tf.snapshot import CACHE_NAME
+
+
+@pytest.fixture
+def aged(tmp_path: Path) -> Path:
+    """A function folder whose files left the racy window (2 s) a moment ago."""
+    src = tmp_path / "fn"
+    write(src / "index.js", "exports.handler = async () => require('./lib/a');\n")
+    for i in range(60):
+        write(src / "lib" / f"m{i}.js", f"module.exports = {i};\n" + "// padding\n" * i)
+    write(src / "bin" / "tool", "#!/bin/sh\n", mode=0o755)
+    time.sleep(2.1)
+    return src
+
+
+def _build(src: Path, out: Path, handle: early.EarlyPacking | None) -> Path:
+    request = Request(source_dir=src, output_dir=out)
+    return build(request, early=handle).function.path
+
+
+def test_early_results_make_the_same_zip(aged: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with early.started(str(aged), str(out), 6) as handle:
+        assert handle is not None
+        handle.collect(finish=True)
+        zipped = _build(aged, out, handle)
+        assert handle.used == 62  # every file the selection took was packed early
+    plain = _build(aged, tmp_path / "plain", None)
+    assert sha256_file(zipped) == sha256_file(plain)
+
+
+def test_a_file_changed_after_it_was_packed_early_is_read_again(aged: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with early.started(str(aged), str(out), 6) as handle:
+        assert handle is not None
+        handle.collect(finish=True)
+        edited = aged / "lib" / "m7.js"
+        before = edited.stat()
+        edited.write_text(edited.read_text().replace("7", "8"))  # same size
+        os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns))  # same mtime
+        zipped = _build(aged, out, handle)
+        assert handle.used == 61
+    assert sha256_file(zipped) == sha256_file(_build(aged, tmp_path / "plain", None))
+
+
+def test_racy_files_are_not_packed_early(tmp_path: Path) -> None:
+    src = tmp_path / "fn"
+    write(src / "index.js", "x")  # just written: inside the racy window
+    with early.started(str(src), str(tmp_path / "out"), 6) as handle:
+        assert handle is not None
+        assert handle.collect(finish=True) == {}
+
+
+def test_another_level_is_not_used(aged: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with early.started(str(aged), str(out), 9) as handle:
+        assert handle is not None
+        handle.collect(finish=True)
+        build(Request(source_dir=aged, output_dir=out, compression_level=6), early=handle)
+        assert handle.used == 0
+
+
+def test_only_cold_builds_on_several_cores_pack_early(
+    aged: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    _build(aged, out, None)
+    assert (out / CACHE_NAME).exists()
+    with early.started(str(aged), str(out), 6) as handle:
+        assert handle is None  # a warm cache
+    with early.started(str(aged / "index.js"), str(tmp_path / "new"), 6) as handle:
+        assert handle is None  # not a folder
+    monkeypatch.setenv("LAMBDAZIP_JOBS", "1")
+    with early.started(str(aged), str(tmp_path / "new"), 6) as handle:
+        assert handle is None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        [],
+        {"output_dir": "out"},
+        {"source_dir": 3},
+        {"source_dir": "fn", "compression_level": "10"},
+        {"source_dir": "fn", "compression_level": 6},
+        {"source_dir": "fn", "output_dir": ["out"]},
+    ],
+)
+def test_requests_that_will_not_validate_start_nothing(data: Any, tmp_path: Path) -> None:
+    write(tmp_path / "fn" / "index.js", "x")
+    with early.started_raw(data, str(tmp_path)) as handle:
+        assert handle is None
+
+
+def test_a_failed_build_stops_and_reaps_the_processes(aged: Path, tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError), early.started(str(aged), str(tmp_path / "o"), 6) as handle:
+        assert handle is not None
+        pids = handle.pids
+        assert len(pids) >= 2
+        raise RuntimeError("the build failed")
+    for pid in pids:
+        with pytest.raises(ChildProcessError):  # already waited for: no zombie, no orphan
+            os.waitpid(pid, os.WNOHANG)
+
+
+def test_external_mode_packs_early_and_answers_alone(aged: Path, tmp_path: Path) -> None:
+    request = '{"source_dir": "fn", "output_dir": "out"}'
+    env = {**os.environ, "LAMBDAZIP_DEBUG": "1", "LAMBDAZIP_JOBS": "2"}
+    run = console(request, tmp_path, env)
+    assert run.code == 0, run.stderr
+    packed = [line for line in run.stderr.splitlines() if "early packing:" in line]
+    assert packed and "files packed" in packed[0]
+    assert int(packed[0].split("early packing: ")[1].split()[0]) > 0
+    one = console(
+        '{"source_dir": "fn", "output_dir": "one"}', tmp_path, {**os.environ, "LAMBDAZIP_JOBS": "1"}
+    )
+    assert one.json()["output_sha256"] == run.json()["output_sha256"]
+
+
+def test_the_fast_path_imports_neither_pydantic_nor_early_packing(
+    aged: Path, tmp_path: Path
+) -> None:
+    request = '{"source_dir": "fn", "output_dir": "out"}'
+    assert console(request, tmp_path).code == 0
+    code = (
+        "import io, sys\n"
+        "from lambdazip_tf import cli\n"
+        f"sys.stdin = io.StringIO({request!r})\n"
+        "assert cli.main([]) == 0\n"
+        "print(sorted(m for m in ('pydantic', 'lambdazip_tf.early') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.splitlines()[-1] == "[]", done.stdout
