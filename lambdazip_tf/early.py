@@ -195,6 +195,10 @@ def _child(root: str, level: int, share: int, count: int, stop: int, out: int) -
         for fd in (0, 1, 2):
             os.dup2(null, fd)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        # Below the build's own priority: on a busy core the build's selection goes first,
+        # and early packing takes what is left (measured: selection 0.45 s instead of 0.6-0.7 s
+        # beside two early packers at the same priority).
+        os.nice(10)
         os.set_blocking(stop, False)
         packed = _pack_share(root, level, share, count, stop)
         data = pickle.dumps(packed, protocol=pickle.HIGHEST_PROTOCOL)
