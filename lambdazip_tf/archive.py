@@ -67,7 +67,7 @@ class Member(NamedTuple):
     size: int
     compressed_size: int
     method: int
-    chunks: Iterable[bytes]
+    chunks: Iterable[bytes | bytearray]
     key: str | None = None  # a file's content sha256, recorded in the artifact's index
 
 
@@ -106,7 +106,7 @@ class _HashingFile:
             self._queues.append(blocks)
             self._hashers.append(hasher)
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray) -> None:
         self.offset += len(data)
         if len(data) >= self.BLOCK:
             self.flush()

@@ -66,7 +66,7 @@ class Packed(NamedTuple):
     crc: int
     size: int
     method: int
-    data: bytes
+    data: bytes | bytearray  # libdeflate's bytearray as it is: copying it cost 0.1 s per tree
 
 
 @functools.cache  # once per process, and again after a failure
@@ -122,7 +122,7 @@ def pack_file(path: str, size: int, level: int) -> Packed:
     if not level:
         return Packed(sha, crc, size, STORED, data)
     _check_deflater()
-    return Packed(sha, crc, size, DEFLATED, bytes(deflate.deflate_compress(data, level)))
+    return Packed(sha, crc, size, DEFLATED, deflate.deflate_compress(data, level))
 
 
 def hash_file(path: str, size: int) -> str:
