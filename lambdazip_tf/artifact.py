@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -210,6 +211,7 @@ def produce_artifact(
                 writer.abort()
                 raise
             written = writer.finish()
+            stage.sync()
             # The name comes from what was actually read, so a file edited during the build
             # cannot give a zip whose name or content_hash describes other content.
             digest = planned if planned is not None and not drifted else None
@@ -354,15 +356,42 @@ class Stage:
         self.raw = raw
         self.tmp = tmp
         self.published = False
+        self._sync: threading.Thread | None = None
+        self._sync_error: OSError | None = None
+
+    def sync(self) -> None:
+        """Start flushing the complete file to disk, on a thread: the caller meanwhile works out
+        the final name (the fsync of a 35 MB zip takes about 0.07 s here)."""
+        self.raw.flush()
+        self._sync = threading.Thread(target=self._fsync, args=(self.raw.fileno(),))
+        self._sync.start()
+
+    def _fsync(self, fd: int) -> None:
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            self._sync_error = exc
+
+    def wait(self) -> None:
+        """Wait for `sync`; raise what it met."""
+        if self._sync is not None:
+            self._sync.join()
+            self._sync = None
+        if self._sync_error is not None:
+            raise self._sync_error
 
     def publish(self, path: Path) -> None:
         """Flush to disk, then rename into place."""
-        self.raw.flush()
+        if self._sync is None:
+            self.sync()
         # Durable before it is visible: after a crash the artifact's name never points at a
         # file whose blocks were not written (DESIGN 6, issue 6).
-        os.fsync(self.raw.fileno())
-        self.raw.close()
-        os.replace(self.tmp, path)
+        try:
+            self.wait()
+            self.raw.close()
+            os.replace(self.tmp, path)
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror}", path) from None
         self.published = True
 
 
@@ -375,6 +404,8 @@ def staged(folder: Path, final_name: str) -> Iterator[Stage]:
         yield stage
     finally:
         if not stage.published:
+            with contextlib.suppress(OSError):
+                stage.wait()  # the descriptor is not closed under a running fsync
             stage.raw.close()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)

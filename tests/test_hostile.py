@@ -429,3 +429,24 @@ def test_over_250_mb_unzipped_fails_naming_the_largest_packages(
             f.truncate(mb * 1024 * 1024)  # sparse: no disk used, never read
     run = external(run_cli, {"source_dir": str(src), "output_dir": str(tmp_path / "o")})
     assert_one_line_error(run, "over Lambda's 250 MB limit", "huge 200.0 MB", "big 60.0 MB")
+
+
+def test_a_failed_fsync_publishes_nothing_and_keeps_the_last_artifact(
+    tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "fn"
+    write(src / "index.js", "v1")
+    request = {"source_dir": str(src), "output_path": str(tmp_path / "out" / "fn.zip")}
+    assert external(run_cli, request).code == 0
+    before = (tmp_path / "out" / "fn.zip").read_bytes()
+    write(src / "index.js", "v2, longer")
+
+    def failing(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", failing)
+    run = external(run_cli, request)
+    assert_one_line_error(run, "cannot write", "fn.zip: Input/output error")
+    assert "internal error" not in run.stderr
+    assert (tmp_path / "out" / "fn.zip").read_bytes() == before
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.endswith(".tmp")]
