@@ -113,6 +113,10 @@ class Cache:
             db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             return db
         db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        # A new database gets 64 KiB pages: its rows are multi-megabyte blobs (stat cache,
+        # snapshot, member index), and writing the 14 MB of a cold build took 0.15 s with 4 KiB
+        # pages against 0.08 s (scratch timing of the same inserts). No effect on an existing one.
+        db.execute("PRAGMA page_size=65536")
         # The rollback journal, not WAL: in WAL mode even a reader creates -wal and -shm files,
         # and `plan` must write nothing (DESIGN 2).
         db.execute("PRAGMA journal_mode=DELETE")

@@ -8,6 +8,7 @@ a stat cache: same size, mtime restored.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import marshal
@@ -253,6 +254,23 @@ def test_a_corrupt_or_foreign_cache_heals_itself(tmp_path: Path, run_cli: Any) -
     again = external(run_cli, request)
     assert again.code == 0
     assert again.json() == first
+
+
+def test_new_caches_use_large_pages_and_old_ones_still_work(tmp_path: Path, run_cli: Any) -> None:
+    src = tmp_path / "fn"
+    write(src / "index.js", "x")
+    request = {"source_dir": str(src), "output_dir": str(tmp_path / "out")}
+    first = external(run_cli, request).json()
+    with contextlib.closing(sqlite3.connect(tmp_path / "out" / CACHE_NAME)) as db:
+        assert db.execute("PRAGMA page_size").fetchone() == (65536,)
+        db.execute("PRAGMA page_size=4096")
+        db.execute("VACUUM")  # as an earlier version wrote it
+        assert db.execute("PRAGMA page_size").fetchone() == (4096,)
+    write(src / "index.js", "y")
+    second = external(run_cli, request)
+    assert second.code == 0, second.stderr
+    assert second.stderr == ""
+    assert second.json()["content_hash"] != first["content_hash"]
 
 
 def test_the_store_is_pruned_least_recently_used_first(tmp_path: Path, run_cli: Any) -> None:
