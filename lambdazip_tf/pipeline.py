@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from array import array
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -98,7 +99,13 @@ def build(
     check_output_dir(context.output_dir)
     cache = Cache(context.output_dir, context.source)
     namings = [naming_for(context, "function"), naming_for(context, "layer")]
+    background = ThreadPoolExecutor(1)
     try:
+        # The snapshot's bulk depends on the selection alone: encoded while files are packed,
+        # off the cold build's tail (0.1-0.15 s on the benchmark tree).
+        selection = (
+            background.submit(_selection_snapshot, fs, layout) if snapshot_key is not None else None
+        )
         with Packer(context.request.compression_level, early=early) as packer:
             fn = produce_artifact(layout.function, namings[0], context, cache, packer)
             layer = None
@@ -108,56 +115,55 @@ def build(
         warnings = _size_warnings(outcome)
         for warning in warnings:
             log.warning("%s", warning)
-        if snapshot_key is not None:
-            _save_snapshot(snapshot_key, context, fs, outcome, namings, warnings, cache)
+        if snapshot_key is not None and selection is not None:
+            _save_snapshot(
+                snapshot_key, selection.result(), context, outcome, namings, warnings, cache
+            )
         cache.prune(keep=[f.path for f in (fn, layer) if f is not None])
         remove_stale_temps(context.output_dir)
     finally:
+        background.shutdown(cancel_futures=True)
         cache.close()
     log.debug("build done in %.3f s", time.perf_counter() - started)
     return outcome
 
 
+def _selection_snapshot(fs: Observed, layout: Layout) -> tuple[bytes | None, bytes]:
+    """The bulk of the snapshot (snapshot.encode_selection) and each zipped file's (artifact
+    number, member number), from the selection alone: computed while the files are packed."""
+    files: list[tuple[str, tuple[int, ...]]] = []
+    where: list[int] = []
+    for number, entries in enumerate((layout.function, layout.layer)):
+        for member, entry in enumerate(entries or ()):
+            if entry.kind == "file" and entry.source is not None and entry.stat_key is not None:
+                files.append((entry.source, entry.stat_key))
+                where += (number, member)
+    selection = snapshot.encode_selection(fs.facts, fs.listings, files, fs.started_ns)
+    return selection, array("q", where).tobytes()
+
+
 def _save_snapshot(
     key: str,
+    selection: tuple[bytes | None, bytes],
     context: Context,
-    fs: Observed,
     outcome: Outcome,
     namings: list[Naming],
     warnings: list[str],
     cache: Cache,
 ) -> None:
     """Record what this build read and made, for the next external-mode run (snapshot.py)."""
-    layout = outcome.layout
-    parts = [(layout.function, outcome.function), (layout.layer, outcome.layer)]
-    files: list[tuple[str, tuple[int, ...]]] = []
-    where: list[int] = []  # (artifact number, member number) of each file
-    artifacts = []
-    for number, (entries, facts) in enumerate(parts):
-        if entries is None or facts is None:
-            continue
-        for member, entry in enumerate(entries):
-            if entry.kind == "file" and entry.source is not None and entry.stat_key is not None:
-                files.append((entry.source, entry.stat_key))
-                where += (number, member)
-        naming = namings[number]
-        artifacts.append(
-            (str(facts.path), (naming.fixed, naming.folder, naming.stem), facts.content_hash)
-        )
+    artifacts = [
+        (str(facts.path), (naming.fixed, naming.folder, naming.stem), facts.content_hash)
+        for facts, naming in zip((outcome.function, outcome.layer), namings, strict=True)
+        if facts is not None
+    ]
     rebuild = {
         "root": context.source,
-        "where": array("q", where).tobytes(),
+        "where": selection[1],
         "options": byte_options(context),  # the level and timestamp the change path writes with
     }
     encoded = snapshot.encode(
-        fs.facts,
-        fs.listings,
-        files,
-        fs.started_ns,
-        outcome.result().as_strings(),
-        artifacts,
-        warnings,
-        rebuild,
+        selection[0], outcome.result().as_strings(), artifacts, warnings, rebuild
     )
     cache.save_snapshot(key, encoded)
 

@@ -35,7 +35,7 @@ from .fsview import changed_files, pack_files, racy_facts, trusted_keys, zip_key
 log = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT_DIR = ".lambdazip"
-SNAPSHOT_FORMAT = "5"
+SNAPSHOT_FORMAT = "6"
 CACHE_NAME = ".lambdazip-cache.sqlite3"
 KEEP_RECENT_NS = 3600 * 1_000_000_000  # never prune an artifact used in the last hour
 
@@ -85,33 +85,40 @@ def _code_stamp() -> list[tuple[str, int, int]]:
         )
 
 
-def encode(
+def encode_selection(
     facts: list[Any],
     listings: dict[str, str],
     files: list[tuple[str, tuple[int, ...]]],
     recorded_ns: int,
-    result: dict[str, str],
-    artifacts: list[tuple[str, tuple[str | None, str, str], str]],
-    warnings: list[str],
-    rebuild: dict[str, Any],
 ) -> bytes | None:
-    """A snapshot as stored in the cache, or None when its facts could not be trusted (racy).
-
-    `artifacts` holds each artifact's (path, naming, content hash); `rebuild` what the change
-    path needs besides (incremental.py): the function's real path, each file's artifact and
-    member numbers, and the content hash options (the compression level and zip timestamp).
-    """
+    """The bulk of a snapshot: what the selection read, known before anything is packed (so a
+    build encodes it on a thread while it packs), or None when its facts are racy."""
     if racy_facts(facts, recorded_ns):
         return None
     trusted = trusted_keys([key for _, key in files], recorded_ns)
     paths, stat_keys = pack_files(
         [(path, key) for (path, _), key in zip(files, trusted, strict=True)]
     )
+    return marshal.dumps({"facts": facts, "listings": listings, "paths": paths, "keys": stat_keys})
+
+
+def encode(
+    selection: bytes | None,
+    result: dict[str, str],
+    artifacts: list[tuple[str, tuple[str | None, str, str], str]],
+    warnings: list[str],
+    rebuild: dict[str, Any],
+) -> bytes | None:
+    """A snapshot as stored in the cache, or None when `encode_selection` found it racy.
+
+    `artifacts` holds each artifact's (path, naming, content hash); `rebuild` what the change
+    path needs besides (incremental.py): the function's real path, each file's artifact and
+    member numbers, and the content hash options (the compression level and zip timestamp).
+    """
+    if selection is None:
+        return None
     data = {
-        "facts": facts,
-        "listings": listings,
-        "paths": paths,
-        "keys": stat_keys,
+        "selection": selection,
         "result": result,
         "artifacts": [
             (path, artifact_key(path), naming, digest) for path, naming, digest in artifacts
@@ -189,6 +196,7 @@ def replay(text: str, cwd: str) -> Replay | None:
         if row is None:
             return None
         snap = marshal.loads(row[0])
+        snap.update(marshal.loads(snap.pop("selection")))
         if row[2] is not None:
             _apply_update(snap, marshal.loads(row[2]))
         for path, expected, *_ in snap["artifacts"]:
