@@ -29,6 +29,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 from .entries import Entry, Kind, manifest_line
 from .errors import SourceError
+from .fsview import MARSHAL_VERSION
 
 ZIP64_LIMIT = 0xFFFFFFFF
 ZIP64_COUNT_LIMIT = 0xFFFF
@@ -192,7 +193,8 @@ class ZipIndex:
 
     def encode(self) -> bytes:
         data = {name: getattr(self, name).tobytes() for name in _INDEX_ARRAYS}
-        return marshal.dumps({"names": "\0".join(self.names), "held": "\0".join(self.held), **data})
+        names, held = "\0".join(self.names), "\0".join(self.held)
+        return marshal.dumps({"names": names, "held": held, **data}, MARSHAL_VERSION)
 
     @classmethod
     def decode(cls, blob: bytes) -> ZipIndex:

@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 from .archive import ZipIndex
 from .compress import DEFLATER
 from .entries import StatKey
-from .fsview import is_racy, zip_key
+from .fsview import MARSHAL_VERSION, is_racy, zip_key
 from .snapshot import CACHE_NAME, KEEP_RECENT_NS
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,7 @@ class Cache:
                 current.update(self._new_files)
                 self._db.execute(
                     "INSERT OR REPLACE INTO digests VALUES (?, ?)",
-                    (self.root, marshal.dumps(current)),
+                    (self.root, marshal.dumps(current, MARSHAL_VERSION)),
                 )
         except sqlite3.Error as exc:
             log.warning("cache write failed (%s); the next run will hash again", exc)

@@ -33,6 +33,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 RACY_NS = 2_000_000_000
+# marshal's version 2 for every blob the cache stores: later versions track shared objects, and
+# with the build's own references to the same strings alive, dumping the stat cache took 0.09 s
+# in a cold build's tail instead of 0.02 s (loading is faster too). marshal reads any version.
+MARSHAL_VERSION = 2
 
 Fact = tuple[str, str, Any]
 

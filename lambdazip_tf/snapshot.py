@@ -30,7 +30,14 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from . import __version__
-from .fsview import changed_files, pack_files, racy_facts, trusted_keys, zip_key
+from .fsview import (
+    MARSHAL_VERSION,
+    changed_files,
+    pack_files,
+    racy_facts,
+    trusted_keys,
+    zip_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +106,8 @@ def encode_selection(
     paths, stat_keys = pack_files(
         [(path, key) for (path, _), key in zip(files, trusted, strict=True)]
     )
-    return marshal.dumps({"facts": facts, "listings": listings, "paths": paths, "keys": stat_keys})
+    selection = {"facts": facts, "listings": listings, "paths": paths, "keys": stat_keys}
+    return marshal.dumps(selection, MARSHAL_VERSION)
 
 
 def encode(
@@ -126,7 +134,7 @@ def encode(
         "warnings": warnings,
         "rebuild": rebuild,
     }
-    return marshal.dumps(data)
+    return marshal.dumps(data, MARSHAL_VERSION)
 
 
 def encode_update(
@@ -149,7 +157,7 @@ def encode_update(
         "result": result,
         "warnings": warnings,
     }
-    return marshal.dumps(update)
+    return marshal.dumps(update, MARSHAL_VERSION)
 
 
 def _apply_update(snap: dict[str, Any], update: dict[str, Any]) -> None:
