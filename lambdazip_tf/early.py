@@ -13,8 +13,8 @@ early result holds is what the pool would have read. Results for files the selec
 out are dropped. The zip is byte for byte the one a build without early packing writes
 (tests/test_early.py).
 
-Only cold builds start it (no cache database in the output folder yet): a warm build packs
-little, and early packing would only compete with it for the cores.
+Only cold builds start it (no cache database in the output folder yet, or LAMBDAZIP_NO_CACHE):
+a warm build packs little, and early packing would only compete with it for the cores.
 
 Plain os.fork rather than multiprocessing: the processes start before pydantic is imported,
 in a few milliseconds, and need nothing but a pipe each way.
@@ -160,11 +160,12 @@ def started_raw(data: Any, cwd: str) -> contextlib.AbstractContextManager[EarlyP
 def _start(source_dir: str, output_dir: str, level: int) -> EarlyPacking | None:
     count = worker_count()
     root = os.path.realpath(source_dir)
+    warm = os.path.exists(os.path.join(output_dir, CACHE_NAME))
     if (
         count < 2
         or not hasattr(os, "fork")
         or not os.path.isdir(root)
-        or os.path.exists(os.path.join(output_dir, CACHE_NAME))
+        or (warm and not os.environ.get("LAMBDAZIP_NO_CACHE"))
     ):
         return None
     stop_read, stop_write = os.pipe()

@@ -85,6 +85,10 @@ def test_only_cold_builds_on_several_cores_pack_early(
     assert (out / CACHE_NAME).exists()
     with early.started(str(aged), str(out), 6) as handle:
         assert handle is None  # a warm cache
+    monkeypatch.setenv("LAMBDAZIP_NO_CACHE", "1")
+    with early.started(str(aged), str(out), 6) as handle:
+        assert handle is not None  # ignored: every build is cold
+    monkeypatch.delenv("LAMBDAZIP_NO_CACHE")
     with early.started(str(aged / "index.js"), str(tmp_path / "new"), 6) as handle:
         assert handle is None  # not a folder
     monkeypatch.setenv("LAMBDAZIP_JOBS", "1")
