@@ -154,3 +154,18 @@ def test_the_fast_path_imports_neither_pydantic_nor_early_packing(
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
     )
     assert done.stdout.splitlines()[-1] == "[]", done.stdout
+
+
+def test_the_output_folder_and_large_files_are_left_to_the_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "fn"
+    write(src / "small.js", "x" * 50)
+    write(src / "large.js", "y" * 500)
+    write(src / ".lambdazip" / "old.zip", "z" * 50)  # an artifact folder inside the source
+    time.sleep(2.1)
+    monkeypatch.setattr(early, "LARGEST_BYTES", 100)  # the processes fork with it
+    with early.started(str(src), str(src / ".lambdazip"), 6) as handle:
+        assert handle is not None
+        packed = handle.collect(finish=True)
+        assert sorted(Path(p).name for p in packed) == ["small.js"]
