@@ -2,8 +2,9 @@
 
 Before the first file can be packed, a cold build imports pydantic, validates the request and
 selects the files (DESIGN 5): a second of one busy core on the benchmark tree, with the other
-cores idle. Early packing forks one process per core as soon as the request's source folder is
-known. Each walks part of that folder and packs (reads, hashes, deflates) its regular files, as
+cores idle. Early packing forks one process per core, at nice 10 so that the build's own work
+goes first, as soon as the request's source folder is known. Each walks part of that folder
+(not the output folder) and packs (reads, hashes, deflates) its regular files of up to 4 MB, as
 the pool would later, until the build asks for the results or a byte budget runs out.
 
 The results are a cache in all but name: a file's result is used only when the selection picks
