@@ -31,7 +31,7 @@ import signal
 import stat
 import time
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 from .compress import DEFAULT_LEVEL, Packed, pack_file
 from .errors import LambdazipError
@@ -163,12 +163,17 @@ def started_raw(data: Any, cwd: str) -> contextlib.AbstractContextManager[EarlyP
 
 def _start(source_dir: str, output_dir: str, level: int) -> EarlyPacking | None:
     count = worker_count()
-    root = os.path.realpath(source_dir)
-    warm = os.path.exists(os.path.join(output_dir, CACHE_NAME))
+    try:  # a path validation will refuse (a NUL, a lone surrogate) only means no early packing
+        root = os.path.realpath(source_dir)
+        artifacts = os.path.realpath(output_dir)
+        folder = os.path.isdir(root)
+        warm = os.path.exists(os.path.join(artifacts, CACHE_NAME))
+    except (OSError, ValueError):
+        return None
     if (
         count < 2
         or not hasattr(os, "fork")
-        or not os.path.isdir(root)
+        or not folder
         or (warm and not os.environ.get("LAMBDAZIP_NO_CACHE"))
     ):
         return None
@@ -176,16 +181,11 @@ def _start(source_dir: str, output_dir: str, level: int) -> EarlyPacking | None:
     pids: list[int] = []
     results: list[int] = []
     for share in range(count):
+        job = _Share(root, artifacts, level, share, count)
         result_read, result_write = os.pipe()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
-            # Only its stop pipe's read end and its own result pipe's write end stay open in
-            # it: the end of file on the stop pipe and EPIPE on the result pipe then mean
-            # what they should.
-            for fd in (stop_write, result_read, *results):
-                os.close(fd)
-            job = _Share(root, os.path.realpath(output_dir), level, share, count)
-            _child(job, stop_read, result_write)
+            _child(job, stop_read, result_write, (stop_write, result_read, *results))
         os.close(result_write)
         pids.append(pid)
         results.append(result_read)
@@ -203,9 +203,13 @@ class _Share(NamedTuple):
     shares: int
 
 
-def _child(job: _Share, stop: int, out: int) -> None:
-    """Pack this share of the tree until stopped, send the results, and exit."""
+def _child(job: _Share, stop: int, out: int, inherited: tuple[int, ...]) -> NoReturn:
+    """Pack this share of the tree until stopped, send the results, and exit (never return)."""
     try:
+        # Only its stop pipe's read end and its own result pipe's write end stay open: the end
+        # of file on the stop pipe and EPIPE on the result pipe then mean what they should.
+        for fd in inherited:
+            os.close(fd)
         # The parent's stdout is Terraform's pipe: never hold it open, never write to it. (A
         # parent started with its standard descriptors closed may have had them reused for
         # the pipes: those stay.)

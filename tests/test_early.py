@@ -105,6 +105,9 @@ def test_only_cold_builds_on_several_cores_pack_early(
         {"source_dir": "fn", "compression_level": "10"},
         {"source_dir": "fn", "compression_level": 6},
         {"source_dir": "fn", "output_dir": ["out"]},
+        {"source_dir": "fn\ud800"},  # found by the protocol fuzzer (test_hostile.py)
+        {"source_dir": "fn\x00"},
+        {"source_dir": "fn", "output_dir": "out\ud800"},
     ],
 )
 def test_requests_that_will_not_validate_start_nothing(data: Any, tmp_path: Path) -> None:
