@@ -72,6 +72,16 @@ class EarlyPacking:
         """The early packing processes not reaped yet."""
         return list(self._pids)
 
+    @property
+    def pipes(self) -> list[int]:
+        """The read ends of their result pipes, not collected yet."""
+        return list(self._results)
+
+    def started(self, pid: int, results: int) -> None:
+        """Take charge of one more early packing process and its result pipe."""
+        self._pids.append(pid)
+        self._results.append(results)
+
     def take(self, path: str, key: tuple[int, ...] | None) -> Early | None:
         """The early result for `path` if it was read with stat key `key` (used once)."""
         packed = self.collect()
@@ -177,20 +187,31 @@ def _start(source_dir: str, output_dir: str, level: int) -> EarlyPacking | None:
         or (warm and not os.environ.get("LAMBDAZIP_NO_CACHE"))
     ):
         return None
-    stop_read, stop_write = os.pipe()
-    pids: list[int] = []
-    results: list[int] = []
-    for share in range(count):
-        job = _Share(root, artifacts, level, share, count)
-        result_read, result_write = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child, which never returns
-            _child(job, stop_read, result_write, (stop_write, result_read, *results))
-        os.close(result_write)
-        pids.append(pid)
-        results.append(result_read)
-    os.close(stop_read)
-    return EarlyPacking(level, pids, stop_write, results)
+    try:
+        stop_read, stop_write = os.pipe()
+    except OSError:
+        return None
+    early = EarlyPacking(level, [], stop_write, [])
+    try:
+        for share in range(count):
+            job = _Share(root, artifacts, level, share, count)
+            result_read, result_write = os.pipe()
+            try:
+                pid = os.fork()
+            except OSError:
+                os.close(result_read)
+                os.close(result_write)
+                raise
+            if pid == 0:  # pragma: no cover - runs in the child, which never returns
+                _child(job, stop_read, result_write, (stop_write, result_read, *early.pipes))
+            os.close(result_write)
+            early.started(pid, result_read)
+    except OSError:  # no more processes or descriptors: the build packs everything itself
+        early.close()
+        return None
+    finally:
+        os.close(stop_read)
+    return early
 
 
 class _Share(NamedTuple):

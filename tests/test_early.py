@@ -172,3 +172,27 @@ def test_the_output_folder_and_large_files_are_left_to_the_build(
         assert handle is not None
         packed = handle.collect(finish=True)
         assert sorted(Path(p).name for p in packed) == ["small.js"]
+
+
+def test_a_failed_fork_leaves_the_build_to_pack_alone(
+    aged: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_fork = os.fork
+    forked: list[int] = []
+
+    def fork_once() -> int:
+        if forked:
+            raise OSError(11, "Resource temporarily unavailable")
+        pid = real_fork()
+        if pid:
+            forked.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork_once)
+    with early.started(str(aged), str(tmp_path / "out"), 6) as handle:
+        assert handle is None
+    assert len(forked) == 1
+    with pytest.raises(ChildProcessError):  # the one that started was stopped and reaped
+        os.waitpid(forked[0], os.WNOHANG)
+    monkeypatch.undo()
+    assert _build(aged, tmp_path / "out", None).exists()
