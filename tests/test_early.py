@@ -18,6 +18,12 @@ from lambdazip_tf.request import Request
 from lambdazip_tf.snapshot import CACHE_NAME
 
 
+@pytest.fixture(autouse=True)
+def two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two early packing processes, whatever the machine running the tests has."""
+    monkeypatch.setenv("LAMBDAZIP_JOBS", "2")
+
+
 @pytest.fixture
 def aged(tmp_path: Path) -> Path:
     """A function folder whose files left the racy window (2 s) a moment ago."""
@@ -132,9 +138,10 @@ def test_external_mode_packs_early_and_answers_alone(aged: Path, tmp_path: Path)
     env = {**os.environ, "LAMBDAZIP_DEBUG": "1", "LAMBDAZIP_JOBS": "2"}
     run = console(request, tmp_path, env)
     assert run.code == 0, run.stderr
+    # Started and collected (how many files it packed first depends on the machine's load:
+    # test_early_results_make_the_same_zip counts them where the timing is fixed).
     packed = [line for line in run.stderr.splitlines() if "early packing:" in line]
-    assert packed and "files packed" in packed[0]
-    assert int(packed[0].split("early packing: ")[1].split()[0]) > 0
+    assert packed and packed[0].endswith("files packed")
     one = console(
         '{"source_dir": "fn", "output_dir": "one"}', tmp_path, {**os.environ, "LAMBDAZIP_JOBS": "1"}
     )
