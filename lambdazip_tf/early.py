@@ -59,11 +59,11 @@ class Early(NamedTuple):
 class EarlyPacking:
     """The early packing processes of one build, and what they packed once collected."""
 
-    def __init__(self, level: int, pids: list[int], stop: int, results: list[int]) -> None:
+    def __init__(self, level: int, stop: int) -> None:
         self.level = level
-        self._pids = pids
-        self._stop = stop
-        self._results = results
+        self._pids: list[int] = []
+        self._stop = stop  # the write end of the pipe whose end of file stops them
+        self._results: list[int] = []
         self._packed: dict[str, Early] | None = None
         self.used = 0  # results taken by the build
 
@@ -77,7 +77,7 @@ class EarlyPacking:
         """The read ends of their result pipes, not collected yet."""
         return list(self._results)
 
-    def started(self, pid: int, results: int) -> None:
+    def add(self, pid: int, results: int) -> None:
         """Take charge of one more early packing process and its result pipe."""
         self._pids.append(pid)
         self._results.append(results)
@@ -191,7 +191,7 @@ def _start(source_dir: str, output_dir: str, level: int) -> EarlyPacking | None:
         stop_read, stop_write = os.pipe()
     except OSError:
         return None
-    early = EarlyPacking(level, [], stop_write, [])
+    early = EarlyPacking(level, stop_write)
     try:
         for share in range(count):
             job = _Share(root, artifacts, level, share, count)
@@ -205,7 +205,7 @@ def _start(source_dir: str, output_dir: str, level: int) -> EarlyPacking | None:
             if pid == 0:  # pragma: no cover - runs in the child, which never returns
                 _child(job, stop_read, result_write, (stop_write, result_read, *early.pipes))
             os.close(result_write)
-            early.started(pid, result_read)
+            early.add(pid, result_read)
     except OSError:  # no more processes or descriptors: the build packs everything itself
         early.close()
         return None
