@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from . import __version__, snapshot
 from .early import EarlyPacking
-from .early import started as early_packing
+from .early import started_for as early_packing
 from .errors import RequestError
 from .jsonio import decode_json
 from .pipeline import Outcome, build, check_planned, dry_run, ensure
@@ -177,10 +177,12 @@ def build_external(data: Any, text: str, stdout: TextIO, early: EarlyPacking | N
 
 def _early(request: Request) -> AbstractContextManager[EarlyPacking | None]:
     """Early packing for a validated request (early.py)."""
-    cwd = os.getcwd()
-    output_dir = snapshot.output_dir_for(request.output_path, request.output_dir, cwd)
     return early_packing(
-        os.path.join(cwd, request.source_dir), output_dir, request.compression_level
+        os.getcwd(),
+        request.source_dir,
+        request.output_path,
+        request.output_dir,
+        request.compression_level,
     )
 
 

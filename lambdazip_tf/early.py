@@ -167,8 +167,20 @@ def started_raw(data: Any, cwd: str) -> contextlib.AbstractContextManager[EarlyP
         or not (isinstance(level, str) and level in "0123456789" and len(level) == 1)
     ):
         return contextlib.nullcontext()
-    output_dir = output_dir_for(places[0], places[1], cwd)
-    return started(os.path.join(cwd, source), output_dir, int(level))
+    return started_for(cwd, source, places[0], places[1], int(level))
+
+
+def started_for(
+    cwd: str,
+    source_dir: str | os.PathLike[str],
+    output_path: str | os.PathLike[str] | None,
+    output_dir: str | os.PathLike[str] | None,
+    level: int,
+) -> contextlib.AbstractContextManager[EarlyPacking | None]:
+    """`started` for a request's own fields, resolved against `cwd` as the build resolves them
+    (the artifacts' folder: snapshot.output_dir_for)."""
+    folder = output_dir_for(output_path, output_dir, cwd)
+    return started(os.path.join(cwd, source_dir), folder, level)
 
 
 def _start(source_dir: str, output_dir: str, level: int) -> EarlyPacking | None:
