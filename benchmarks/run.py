@@ -185,16 +185,15 @@ def main(argv: list[str] | None = None) -> int:
         "CPU seconds (user + sys of the whole process tree), medians: "
         + ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in cpu.items())
     )
+
     # Each round runs zip, the floor and the cold build back to back, so a round's own ratio
     # drifts with the machine less than the medians do; printed to judge the noise, not scored.
-    paired = [cold / z for cold, z in zip(times["cold"], times["zip"], strict=True)]
-    floors = [floor / z for floor, z in zip(times["floor"], times["zip"], strict=True)]
-    print(
-        "per-round ratios to that round's zip: cold "
-        + ", ".join(f"{r:.3f}" for r in paired)
-        + "; floor "
-        + ", ".join(f"{r:.3f}" for r in floors)
-    )
+    def per_round(key: str) -> str:
+        pairs = zip(times[key], times["zip"], strict=True)
+        return ", ".join(f"{seconds / zip_seconds:.3f}" for seconds, zip_seconds in pairs)
+
+    cold_rounds, floor_rounds = per_round("cold"), per_round("floor")
+    print(f"per-round ratios to that round's zip: cold {cold_rounds}; floor {floor_rounds}")
     print(
         "all rounds (s): "
         + "; ".join(f"{k} " + ", ".join(f"{t:.2f}" for t in v) for k, v in times.items())
