@@ -146,6 +146,12 @@ class Cache:
 
     # -- file digests ---------------------------------------------------------------------
 
+    def has_digests(self) -> bool:
+        """Whether any digest of this function is cached (none on a cold build)."""
+        if self._files is None:
+            self._files = self._load_digests()
+        return bool(self._files)
+
     def digest(self, path: str, key: StatKey) -> str | None:
         """The cached sha256 of `path` when its stat key matches and it is not racy."""
         if self._files is None:

@@ -30,7 +30,7 @@ import pickle
 import signal
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple, NoReturn
 
 from .compress import DEFAULT_LEVEL, Packed, pack_file
@@ -82,14 +82,21 @@ class EarlyPacking:
         self._pids.append(pid)
         self._results.append(results)
 
-    def take(self, path: str, key: tuple[int, ...] | None) -> Early | None:
-        """The early result for `path` if it was read with stat key `key` (used once)."""
+    def take(self, files: Sequence[tuple[str, tuple[int, ...] | None]]) -> list[Early | None]:
+        """For each (path, stat key), its early result if it was read with that key, or None.
+
+        Each result is used once. All files at once: three calls per file cost 0.05 s.
+        """
         packed = self.collect()
-        found = packed.get(path)
-        if found is None or found.key != key:
-            return None
-        del packed[path]
-        self.used += 1
+        found: list[Early | None] = []
+        for path, key in files:
+            early = packed.get(path)
+            if early is not None and early.key == key:
+                del packed[path]
+                found.append(early)
+            else:
+                found.append(None)
+        self.used += len(found) - found.count(None)
         return found
 
     def collect(self, *, finish: bool = False) -> dict[str, Early]:

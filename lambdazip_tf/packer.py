@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -59,16 +60,22 @@ class Packer:
     """Packs files in order, in this process or in a pool it starts when the work is large.
 
     With `early`, files that early packing (early.py) already packed as they are now are taken
-    from there.
+    from there. `started` is set once packing is under way: the pool has its first batches, or
+    this process packs on its own.
     """
 
     def __init__(
-        self, level: int, workers: int | None = None, early: EarlyPacking | None = None
+        self,
+        level: int,
+        workers: int | None = None,
+        early: EarlyPacking | None = None,
+        started: threading.Event | None = None,
     ) -> None:
         self.level = level
         self.workers = workers or worker_count()
         self._pool: ProcessPoolExecutor | None = None
         self._early = early if early is not None and early.level == level else None
+        self._started = started or threading.Event()
 
     def __enter__(self) -> Packer:
         return self
@@ -86,19 +93,17 @@ class Packer:
     def pack(self, entries: Sequence[Entry]) -> Iterator[tuple[int, Packed]]:
         """(time read, packed) for each file entry, in the order given."""
         files = [e for e in entries if e.source is not None]
-        early = [self._early_result(e) for e in files]
+        early: list[Early | None] = [None] * len(files)
+        if self._early is not None:
+            early = self._early.take([(e.source or "", e.stat_key) for e in files])
         todo = [(e.source or "", e.size) for e, got in zip(files, early, strict=True) if not got]
         rest = self._pack(todo)
         return ((got.started_ns, got.packed) if got else next(rest) for got in early)
 
-    def _early_result(self, entry: Entry) -> Early | None:
-        if self._early is None or entry.source is None:
-            return None
-        return self._early.take(entry.source, entry.stat_key)
-
     def _pack(self, items: list[tuple[str, int]]) -> Iterator[tuple[int, Packed]]:
         total = sum(size for _, size in items)
         if self.workers < 2 or (total < POOL_MIN_BYTES and len(items) < POOL_MIN_FILES):
+            self._started.set()
             return ((time.time_ns(), pack_file(path, size, self.level)) for path, size in items)
         return self._parallel(items)
 
@@ -113,7 +118,9 @@ class Packer:
         for batch in batches:
             window.append(self._pool.submit(_pack_batch, batch, self.level))
             if len(window) >= limit:
+                self._started.set()
                 yield from window.popleft().result()
+        self._started.set()
         while window:
             yield from window.popleft().result()
 

@@ -8,6 +8,7 @@ next external-mode run replays (snapshot.py).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from array import array
 from concurrent.futures import ThreadPoolExecutor
@@ -100,17 +101,23 @@ def build(
     cache = Cache(context.output_dir, context.source)
     namings = [naming_for(context, "function"), naming_for(context, "layer")]
     background = ThreadPoolExecutor(1)
+    packing = threading.Event()
     try:
-        # The snapshot's bulk depends on the selection alone: encoded while files are packed,
-        # off the cold build's tail (0.1-0.15 s on the benchmark tree).
+        # The snapshot's bulk depends on the selection alone: encoded while the pool packs
+        # files and this thread mostly waits, off the cold build's tail (0.1-0.15 s on the
+        # benchmark tree); not before, when it would hold the GIL while the pool is not started.
         selection = (
-            background.submit(_selection_snapshot, fs, layout) if snapshot_key is not None else None
+            background.submit(_selection_snapshot, fs, layout, packing)
+            if snapshot_key is not None
+            else None
         )
-        with Packer(context.request.compression_level, early=early) as packer:
+        level = context.request.compression_level
+        with Packer(level, early=early, started=packing) as packer:
             fn = produce_artifact(layout.function, namings[0], context, cache, packer)
             layer = None
             if layout.layer is not None:
                 layer = produce_artifact(layout.layer, namings[1], context, cache, packer)
+        packing.set()  # nothing was packed: the artifacts were current
         outcome = Outcome(layout, fn, layer, current=fn.reused and (layer is None or layer.reused))
         warnings = _size_warnings(outcome)
         for warning in warnings:
@@ -122,15 +129,19 @@ def build(
         cache.prune(keep=[f.path for f in (fn, layer) if f is not None])
         remove_stale_temps(context.output_dir)
     finally:
+        packing.set()
         background.shutdown(cancel_futures=True)
         cache.close()
     log.debug("build done in %.3f s", time.perf_counter() - started)
     return outcome
 
 
-def _selection_snapshot(fs: Observed, layout: Layout) -> tuple[bytes | None, bytes]:
+def _selection_snapshot(
+    fs: Observed, layout: Layout, packing: threading.Event
+) -> tuple[bytes | None, bytes]:
     """The bulk of the snapshot (snapshot.encode_selection) and each zipped file's (artifact
-    number, member number), from the selection alone: computed while the files are packed."""
+    number, member number), from the selection alone: computed once packing is under way."""
+    packing.wait()
     files: list[tuple[str, tuple[int, ...]]] = []
     where: list[int] = []
     for number, entries in enumerate((layout.function, layout.layer)):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import threading
 import zlib
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,9 @@ from typing import Any
 import pytest
 from conftest import external, write
 
-from lambdazip_tf import compress
+from lambdazip_tf import compress, packer
 from lambdazip_tf.archive import DEFLATED, STORED
+from lambdazip_tf.entries import Entry
 from lambdazip_tf.errors import SourceError
 
 _RNG = random.Random(20261122)
@@ -89,3 +91,23 @@ def test_another_libdeflate_is_refused_with_one_line(
 
 def test_the_installed_deflater_passes_its_check() -> None:
     compress._check_deflater()
+
+
+@pytest.mark.parametrize("count", [3, packer.POOL_MIN_FILES + 5])
+def test_the_packer_gives_each_file_in_order_and_says_when_packing_started(
+    tmp_path: Path, count: int
+) -> None:
+    # A few files are packed in this process, many in the pool; either way in the order given.
+    entries = []
+    for i in range(count):
+        path = tmp_path / f"{i:05}.js"
+        path.write_bytes(b"module.exports = %d;\n" % i * (1 + i % 7))
+        size = path.stat().st_size
+        entries.append(Entry(f"{i:05}.js", "file", 0o644, source=str(path), size=size))
+    started = threading.Event()
+    with packer.Packer(6, workers=2, started=started) as pool:
+        results = pool.pack(entries)
+        got = [next(results)[1]]
+        assert started.is_set()
+        got += [packed for _, packed in results]
+    assert got == [compress.pack_file(e.source or "", e.size, 6) for e in entries]
