@@ -28,7 +28,6 @@ import logging
 import os
 import pickle
 import signal
-import stat
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple, NoReturn
@@ -46,6 +45,8 @@ BUDGET_BYTES = 32 * 1024 * 1024
 # Larger files are left to the pool: the build waits for the file in hand when it collects, and
 # deflating 4 MB takes about 0.07 s here.
 LARGEST_BYTES = 4 * 1024 * 1024
+# Folders per process before the tree is dealt out (_files_of_share).
+FOLDERS_PER_SHARE = 8
 
 
 class Early(NamedTuple):
@@ -234,7 +235,7 @@ def _start(source_dir: str, output_dir: str, level: int) -> EarlyPacking | None:
 
 
 class _Share(NamedTuple):
-    """What one early packing process packs: every `shares`-th folder of `root` from `share`."""
+    """What one early packing process packs: share `share` of `shares` of the tree at `root`."""
 
     root: str
     output_dir: str  # not walked: it holds artifacts
@@ -276,34 +277,72 @@ def _child(job: _Share, stop: int, out: int, inherited: tuple[int, ...]) -> NoRe
 def _pack_share(job: _Share, stop: int) -> dict[str, Early]:
     packed: dict[str, Early] = {}
     budget = BUDGET_BYTES
-    folders = 0
-    for folder, subfolders, names in os.walk(job.root):
-        if folder == job.output_dir:  # artifacts, never selected (DESIGN 5)
-            subfolders.clear()
-            continue
-        folders += 1
-        if folders % job.shares != job.share:
-            continue
-        for name in names:
-            if _stopped(stop):
-                return packed
-            path = os.path.join(folder, name)
-            try:
-                before = os.lstat(path)
-                if not stat.S_ISREG(before.st_mode) or before.st_size > min(budget, LARGEST_BYTES):
-                    continue
-                started_ns = time.time_ns()
-                result = pack_file(path, before.st_size, job.level)
-                key = stat_key(before)
-                if stat_key(os.lstat(path)) != key or is_racy(key, started_ns):
-                    continue
-            except (OSError, LambdazipError):
+    for item in _files_of_share(job):
+        if _stopped(stop):
+            break
+        try:
+            before = item.stat(follow_symlinks=False)
+            if before.st_size > min(budget, LARGEST_BYTES):
                 continue
-            packed[path] = Early(key, started_ns, result)
-            budget -= before.st_size
-            if budget <= 0:
-                return packed
+            started_ns = time.time_ns()
+            result = pack_file(item.path, before.st_size, job.level)
+            key = stat_key(before)
+            if stat_key(os.lstat(item.path)) != key or is_racy(key, started_ns):
+                continue
+        except (OSError, LambdazipError):
+            continue
+        packed[item.path] = Early(key, started_ns, result)
+        budget -= before.st_size
+        if budget <= 0:
+            break
     return packed
+
+
+def _files_of_share(job: _Share) -> Iterator[os.DirEntry[str]]:
+    """The regular files of this share of the tree; together the shares hold each file once.
+
+    Each process lists only its own part: dealing out every Nth folder of one walk had each
+    process list the whole tree, 0.15-0.2 s of CPU apiece on the benchmark tree. The folders
+    are listed breadth first, in name order, until there are FOLDERS_PER_SHARE per process
+    (a function's packages: node_modules/*); files met on the way and those folders' subtrees
+    are dealt out in turn.
+    """
+    level, dealt = [job.root], 0
+    while level and len(level) < FOLDERS_PER_SHARE * job.shares:
+        deeper = []
+        for folder in level:
+            for item in _listing(folder):
+                if item.is_dir(follow_symlinks=False):
+                    if item.path != job.output_dir:  # artifacts, never selected (DESIGN 5)
+                        deeper.append(item.path)
+                elif item.is_file(follow_symlinks=False):
+                    if dealt % job.shares == job.share:
+                        yield item
+                    dealt += 1
+        level = deeper
+    for number, folder in enumerate(level):
+        if number % job.shares == job.share:
+            yield from _subtree_files(folder, job.output_dir)
+
+
+def _subtree_files(folder: str, output_dir: str) -> Iterator[os.DirEntry[str]]:
+    stack = [folder]
+    while stack:
+        for item in _listing(stack.pop(), ordered=False):
+            if item.is_dir(follow_symlinks=False):
+                if item.path != output_dir:
+                    stack.append(item.path)
+            elif item.is_file(follow_symlinks=False):
+                yield item
+
+
+def _listing(folder: str, *, ordered: bool = True) -> list[os.DirEntry[str]]:
+    """A folder's entries; in name order where every process deals from the same order."""
+    try:
+        with os.scandir(folder) as items:
+            return sorted(items, key=lambda item: item.name) if ordered else list(items)
+    except OSError:
+        return []
 
 
 def _stopped(stop: int) -> bool:

@@ -203,3 +203,23 @@ def test_a_failed_fork_leaves_the_build_to_pack_alone(
         os.waitpid(forked[0], os.WNOHANG)
     monkeypatch.undo()
     assert _build(aged, tmp_path / "out", None).exists()
+
+
+@pytest.mark.parametrize("shares", [1, 2, 3])
+def test_the_shares_hold_each_regular_file_once(tmp_path: Path, shares: int) -> None:
+    # Files on every level, more top folders than the processes deal out, the output folder
+    # inside the tree and links: each regular file outside the output folder in one share.
+    root = tmp_path / "fn"
+    wanted = {write(root / "index.js", "x"), write(root / "node_modules" / ".package-lock.json")}
+    for i in range(early.FOLDERS_PER_SHARE * shares + 3):
+        package = root / "node_modules" / f"p{i:02}"
+        wanted |= {write(package / "index.js", "x"), write(package / "lib" / "deep" / "a.js")}
+    wanted.add(write(root / "node_modules" / "@scope" / "q" / "index.js"))
+    write(root / ".lambdazip" / "old.zip", "artifact")
+    (root / "link.js").symlink_to("index.js")
+    (root / "node_modules" / "p00" / "lib" / "up").symlink_to("..")
+    found: list[str] = []
+    for share in range(shares):
+        job = early._Share(str(root), str(root / ".lambdazip"), 6, share, shares)
+        found += [item.path for item in early._files_of_share(job)]
+    assert sorted(found) == sorted(str(path) for path in wanted)
