@@ -25,7 +25,7 @@ import time
 import zlib
 from array import array
 from collections.abc import Iterable, Mapping
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from .entries import Entry, Kind, manifest_line
 from .errors import SourceError
@@ -81,6 +81,12 @@ def link_member(target: str) -> Member:
 EMPTY = Member(0, 0, 0, STORED, ())
 
 
+class Sink(Protocol):
+    """Where a zip's bytes go: a binary file, or artifact.Stage (which names failures)."""
+
+    def write(self, data: bytes | bytearray, /) -> object: ...
+
+
 class _HashingFile:
     """Counts and hashes every byte written, so the artifact is never read back.
 
@@ -92,7 +98,7 @@ class _HashingFile:
 
     BLOCK = 1 << 20
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: Sink) -> None:
         self.raw = raw
         self.offset = 0
         self._buffer = bytearray()
@@ -283,7 +289,7 @@ def ident(entry: Entry, digest: str | None) -> str | None:
 class ZipWriter:
     """Writes local records in the order given, then the central directory."""
 
-    def __init__(self, raw: BinaryIO, timestamp: tuple[int, int]) -> None:
+    def __init__(self, raw: Sink, timestamp: tuple[int, int]) -> None:
         self._out = _HashingFile(raw)
         self._timestamp = timestamp
         self._central: list[bytes] = []
@@ -350,7 +356,7 @@ class NotPatchable(Exception):
 
 def patch(
     fd: int,
-    raw: BinaryIO,
+    raw: Sink,
     index: ZipIndex,
     changes: Mapping[int, tuple[Entry, Member]],
     timestamp: tuple[int, int],

@@ -178,7 +178,7 @@ def produce_artifact(
     drifted = False  # a file's content differed from the digest the warm check used
     try:
         with staged(context.output_dir, namer.path("0" * 64).name) as stage:
-            writer = ZipWriter(stage.raw, timestamp)
+            writer = ZipWriter(stage, timestamp)
             try:
                 packed = packer.pack(todo)
                 run: list[tuple[Entry, Record]] = []
@@ -363,10 +363,20 @@ class Stage:
         self._sync: threading.Thread | None = None
         self._sync_error: OSError | None = None
 
+    def write(self, data: bytes | bytearray) -> None:
+        """Append to the file (the zip writers write through this)."""
+        try:
+            self.raw.write(data)
+        except OSError as exc:  # a full disk, a quota, a failing device
+            raise self._unwritable(exc) from None
+
     def sync(self) -> None:
         """Start flushing the complete file to disk, on a thread: the caller meanwhile works out
         the final name (the fsync of a 35 MB zip takes about 0.07 s here)."""
-        self.raw.flush()
+        try:
+            self.raw.flush()
+        except OSError as exc:
+            raise self._unwritable(exc) from None
         self._sync = threading.Thread(target=self._fsync, args=(self.raw.fileno(),))
         self._sync.start()
 
@@ -397,6 +407,10 @@ class Stage:
         except OSError as exc:
             raise OutputError(f"cannot write {path}: {exc.strerror}", path) from None
         self.published = True
+
+    def _unwritable(self, exc: OSError) -> OutputError:
+        folder = os.path.dirname(self.tmp)
+        return OutputError(f"cannot write in {folder}: {exc.strerror or exc}", folder)
 
 
 @contextlib.contextmanager

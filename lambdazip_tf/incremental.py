@@ -198,7 +198,7 @@ def _write(
             if zip_key(os.fstat(fd)) != key:
                 raise NotPatchable(f"{previous} changed since it was indexed")
             with staged(folder, target.name) as stage:
-                written = patch(fd, stage.raw, index, changes, timestamp)
+                written = patch(fd, stage, index, changes, timestamp)
                 stage.publish(target)
         finally:
             os.close(fd)

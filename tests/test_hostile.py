@@ -431,6 +431,33 @@ def test_over_250_mb_unzipped_fails_naming_the_largest_packages(
     assert_one_line_error(run, "over Lambda's 250 MB limit", "huge 200.0 MB", "big 60.0 MB")
 
 
+@pytest.mark.skipif(
+    shutil.which("unshare") is None or os.geteuid() != 0,
+    reason="needs root and unshare for a private mount namespace",
+)
+def test_a_full_disk_is_one_line_naming_the_output_folder(tmp_path: Path) -> None:
+    # A real ENOSPC: the output folder is a 2 MB tmpfs, mounted in a mount namespace of the
+    # build's own that ends with it. The cache database fits; the zip of 3 MB of random bytes
+    # does not.
+    src, out = tmp_path / "fn", tmp_path / "out"
+    write(src / "index.js", "exports.handler = async () => 1;\n")
+    (src / "blob.bin").write_bytes(random.Random(7).randbytes(3 * 1024 * 1024))
+    out.mkdir()
+    script = 'mount -t tmpfs -o size=2m tmpfs "$1" && "$2"; code=$?; ls -A "$1"; exit $code'
+    namespace = ["unshare", "--mount", "--propagation", "private"]
+    proc = subprocess.run(
+        [*namespace, "sh", "-c", script, "sh", str(out), lambdazip_exe()],
+        input=json.dumps({"source_dir": str(src), "output_dir": str(out)}),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr == f"lambdazip-tf: error: cannot write in {out}: No space left on device\n"
+    assert proc.stdout.split() == [CACHE_NAME]  # no zip, no temporary file left behind
+    assert not list(out.iterdir())  # the mount ended with the namespace
+
+
 def test_a_failed_fsync_publishes_nothing_and_keeps_the_last_artifact(
     tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
