@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn, TextIO
 
-from .errors import LambdazipError, RequestError
+from .errors import LambdazipError, OutputError, RequestError
 from .jsonio import decode_json
 from .snapshot import fast_answer
 
@@ -25,7 +25,27 @@ PROG = "lambdazip-tf"
 log = logging.getLogger("lambdazip_tf")
 
 
-def _external(stdin: TextIO, stdout: TextIO) -> None:
+class _Answer:
+    """stdout, for the answer: a reader that went away or a stdout closed from the start is
+    one clear line on stderr and exit 1, not an internal error."""
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if self._stream is None:
+            raise OutputError("cannot write the result to stdout: it is closed")
+        try:
+            return self._stream.write(text)
+        except OSError as exc:  # written through at once when stdout is unbuffered
+            raise _unwritable(exc) from None
+
+
+def _unwritable(exc: OSError) -> OutputError:
+    return OutputError(f"cannot write the result to stdout: {exc.strerror or exc}")
+
+
+def _external(stdin: TextIO, stdout: _Answer) -> None:
     if stdin.isatty():
         raise RequestError(
             "no arguments: expecting a JSON request on stdin (Terraform's external data source); "
@@ -56,7 +76,7 @@ def _external(stdin: TextIO, stdout: TextIO) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the program; return the exit code (the console script exits with it)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    stdin, stdout = sys.stdin, sys.stdout
+    stdin, stdout = sys.stdin, _Answer(sys.stdout)
     debug = os.environ.get("LAMBDAZIP_DEBUG") == "1"
     # This process never uses pydantic plugins; looking them up scans every installed
     # distribution's entry points, a cost paid on every Terraform plan.
@@ -116,7 +136,7 @@ def run() -> NoReturn:
         if sys.stdout is not None:
             sys.stdout.flush()
     except OSError as exc:  # e.g. the reader went away
-        code = code or _fail(f"cannot write the result to stdout: {exc.strerror}", False)
+        code = code or _fail(str(_unwritable(exc)), False)
     if sys.stderr is not None:
         with contextlib.suppress(OSError):
             sys.stderr.flush()

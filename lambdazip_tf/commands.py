@@ -12,7 +12,7 @@ import os
 import sys
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from . import __version__, snapshot
 from .early import EarlyPacking
@@ -24,6 +24,13 @@ from .report import plan_json, plan_text
 from .request import Request, parse_request
 
 PROG = "lambdazip-tf"
+
+
+class Out(Protocol):
+    """Where answers go: cli.py's stdout, which turns a failed write into an OutputError."""
+
+    def write(self, text: str, /) -> object: ...
+
 
 # Request list keys and the repeatable flag that fills each (`--exclude A --exclude B`).
 _LIST_FLAGS = {
@@ -159,7 +166,7 @@ def _as_object(data: Any) -> dict[str, Any]:
     return dict(data)
 
 
-def build_external(data: Any, text: str, stdout: TextIO, early: EarlyPacking | None = None) -> None:
+def build_external(data: Any, text: str, stdout: Out, early: EarlyPacking | None = None) -> None:
     """External mode's full path: validate, build, record the fast-path snapshot, answer."""
     if isinstance(data, dict):
         for key, value in data.items():
@@ -186,14 +193,14 @@ def _early(request: Request) -> AbstractContextManager[EarlyPacking | None]:
     )
 
 
-def _print_plan(outcome: Outcome, as_json: bool, out: TextIO) -> None:
+def _print_plan(outcome: Outcome, as_json: bool, out: Out) -> None:
     if as_json:
         out.write(json.dumps(plan_json(outcome), indent=2, sort_keys=True) + "\n")
     else:
         out.write(plan_text(outcome))
 
 
-def run_command(args_list: list[str], stdin: TextIO, stdout: TextIO) -> int:
+def run_command(args_list: list[str], stdin: TextIO, stdout: Out) -> int:
     """Run `build`, `plan` or `ensure`; argparse handles --help, --version and usage errors."""
     args = _parser().parse_args(args_list)
     if args.command is None:
