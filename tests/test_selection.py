@@ -8,9 +8,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import build_ok as _build
 from conftest import external, link, manifest, unzip, write
 from test_cli import assert_one_line_error
+
+from lambdazip_tf.entries import Entry, file_entry, normalised_mode
+from lambdazip_tf.fsview import stat_key
 
 
 def test_links_inside_the_artifact_are_stored_as_relative_links(tree: Path, run_cli: Any) -> None:
@@ -174,3 +178,16 @@ def test_special_files_are_skipped_and_listed(tree: Path, run_cli: Any) -> None:
     )
     excluded = json.loads(plan.stdout)["excluded"]
     assert {"path": "pipe", "reason": "not a regular file, folder or link"} in excluded
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o600, 0o755, 0o700, 0o744, 0o4711])
+def test_a_file_entry_holds_its_files_stat_key_size_and_normalised_mode(
+    tmp_path: Path, mode: int
+) -> None:
+    path = write(tmp_path / "f.js", "module.exports = 1;\n", mode=mode)
+    st = os.stat(path)
+    entry = file_entry("lib/f.js", str(path), st)
+    assert entry == Entry("lib/f.js", "file", normalised_mode(mode), str(path), None, 20)._replace(
+        stat_key=stat_key(st)
+    )
+    assert entry.mode == (0o755 if mode & 0o111 else 0o644)
