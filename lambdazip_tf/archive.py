@@ -25,11 +25,14 @@ import time
 import zlib
 from array import array
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .entries import Entry, Kind, manifest_line
 from .errors import SourceError
 from .fsview import MARSHAL_VERSION
+
+if TYPE_CHECKING:  # compress.py imports this module
+    from .compress import Packed
 
 ZIP64_LIMIT = 0xFFFFFFFF
 ZIP64_COUNT_LIMIT = 0xFFFF
@@ -41,6 +44,7 @@ _CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
 _OFFSET = struct.Struct("<I")  # a central record's local-header offset, at byte 42
 _COPY_BLOCK = 8 << 20
 _UTF8_FLAG = 0x800
+_MADE_BY = 3 << 8  # "version made by": Unix (create_system 3), so attributes carry modes
 _EPOCH_1980 = 315532800  # 1980-01-01T00:00:00Z, the earliest time a zip can store
 
 
@@ -123,6 +127,20 @@ class _HashingFile:
         if len(self._buffer) >= self.BLOCK:
             self.flush()
 
+    def write_record(self, header: bytes, name: bytes, data: bytes | bytearray) -> None:
+        """write(header + name + data), without joining them first."""
+        self.offset += len(header) + len(name) + len(data)
+        buffer = self._buffer
+        buffer += header
+        buffer += name
+        if len(data) >= self.BLOCK:
+            self.flush()
+            self._emit(data)
+            return
+        buffer += data
+        if len(buffer) >= self.BLOCK:
+            self.flush()
+
     def flush(self) -> None:
         if self._buffer:
             block, self._buffer = self._buffer, bytearray()
@@ -158,6 +176,8 @@ def _hash(digest: Any, blocks: queue.Queue[bytes | bytearray | None]) -> None:
 Record = tuple[str, int, int, int, int, int, int]
 
 _INDEX_ARRAYS = ("modes", "starts", "cdpos", "crc", "size", "csize", "method")
+# One member as ZipWriter collects it: name and held, then _INDEX_ARRAYS' columns in order.
+_Row = tuple[str, str, int, int, int, int, int, int, int]
 
 
 class ZipIndex:
@@ -194,8 +214,14 @@ class ZipIndex:
         self.method = method
 
     @classmethod
-    def empty(cls) -> ZipIndex:
-        return cls([], [], *(array("q") for _ in _INDEX_ARRAYS))
+    def from_rows(cls, rows: list[_Row], cd_offset: int, cd_size: int) -> ZipIndex:
+        """The index of members given as rows (ZipWriter), and the central directory's offset
+        and size (the extra slot of `starts` and `cdpos`)."""
+        names, held, *numbers = zip(*rows, strict=True) if rows else ((),) * 9
+        index = cls(list(names), list(held), *(array("q", column) for column in numbers))
+        index.starts.append(cd_offset)
+        index.cdpos.append(cd_size)
+        return index
 
     def encode(self) -> bytes:
         data = {name: getattr(self, name).tobytes() for name in _INDEX_ARRAYS}
@@ -294,13 +320,46 @@ class ZipWriter:
         self._timestamp = timestamp
         self._central: list[bytes] = []
         self._central_size = 0
-        self.index = ZipIndex.empty()
+        # The index's columns, one row per member: made into a ZipIndex by `finish`.
+        self._rows: list[_Row] = []
 
     def add(self, entry: Entry, member: Member) -> None:
         """Write one entry's local header and data."""
         name, flags = _name_and_flags(entry)
         record = _write_member(self._out, entry, name, flags, member, self._timestamp)
         self._finish_entry(entry, name, flags, record)
+
+    def add_packed(self, entry: Entry, packed: Packed) -> None:
+        """`add` for a file packed by compress.pack_file, with the same bytes and index row.
+
+        Written out in one function: a cold build writes a member per file, and `add`'s chain
+        of helpers cost three times as much (0.44 s against 0.14 s of CPU for 28,000 members,
+        scratch timing without the output's hashing). ZIP64 members go through `add`.
+        """
+        out = self._out
+        offset = out.offset
+        data = packed.data
+        crc, size, csize, method = packed.crc, packed.size, len(data), packed.method
+        if size >= ZIP64_LIMIT or csize >= ZIP64_LIMIT or offset >= ZIP64_LIMIT:
+            self.add(entry, Member(crc, size, csize, method, (data,), packed.sha256))
+            return
+        name = _encode_name(entry)
+        flags = 0 if name.isascii() else _UTF8_FLAG
+        time_, date = self._timestamp
+        header = _LOCAL.pack(
+            0x04034B50, 20, flags, method, time_, date, crc, csize, size, len(name), 0
+        )
+        out.write_record(header, name, data)
+        mode = stat.S_IFREG | entry.mode  # Entry.unix_mode of a file
+        central = _CENTRAL.pack(
+            0x02014B50, _MADE_BY | 20, 20, flags, method, time_, date, crc, csize, size,
+            len(name), 0, 0, 0, 0, mode << 16, offset,
+        )  # fmt: skip
+        self._central.append(central + name)
+        self._rows.append(
+            (entry.arc, packed.sha256, mode, offset, self._central_size, crc, size, csize, method)
+        )
+        self._central_size += len(central) + len(name)
 
     def copy(self, fd: int, entries: list[tuple[Entry, Record]]) -> None:
         """Copy consecutive local records, headers and all, out of a previous artifact.
@@ -318,17 +377,11 @@ class ZipWriter:
             )
 
     def _finish_entry(self, entry: Entry, name: bytes, flags: int, record: Record) -> None:
-        index = self.index
         held, start, _, crc, size, csize, method = record
-        index.names.append(entry.arc)
-        index.held.append(held)
-        index.modes.append(entry.unix_mode)
-        index.starts.append(start)
-        index.cdpos.append(self._central_size)
-        index.crc.append(crc)
-        index.size.append(size)
-        index.csize.append(csize)
-        index.method.append(method)
+        mode = entry.unix_mode
+        self._rows.append(
+            (entry.arc, held, mode, start, self._central_size, crc, size, csize, method)
+        )
         central = _central_record(entry, record, name, flags, self._timestamp)
         self._central.append(central)
         self._central_size += len(central)
@@ -337,13 +390,12 @@ class ZipWriter:
         """Write the central directory and end records; return digests, size and index."""
         out = self._out
         try:
-            self.index.starts.append(out.offset)
-            self.index.cdpos.append(self._central_size)
+            index = ZipIndex.from_rows(self._rows, out.offset, self._central_size)
             _finish(out, self._central, len(self._central))
             sha256, md5 = out.digests()
         finally:
             out.close()
-        return Written(sha256, md5, out.offset, self.index)
+        return Written(sha256, md5, out.offset, index)
 
     def abort(self) -> None:
         """Stop the hashing thread of a build that failed."""
@@ -499,7 +551,7 @@ def _central_record(
     return (
         _CENTRAL.pack(
             0x02014B50,
-            (3 << 8) | version,  # made by: Unix (create_system 3)
+            _MADE_BY | version,
             version,
             flags,
             method,

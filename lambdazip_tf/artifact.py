@@ -206,7 +206,7 @@ def produce_artifact(
                         drifted = drifted or (known is not None and known != result.sha256)
                         sha = digests[entry.source] = result.sha256
                         cache.record_digest(entry.source, entry.stat_key, sha, started)
-                        writer.add(entry, packed_member(result))
+                        writer.add_packed(entry, result)
                 if run:
                     source.copy(writer, run)
             except BaseException:

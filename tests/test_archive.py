@@ -278,3 +278,44 @@ def test_a_zip64_zip_is_not_patched(tmp_path: Path) -> None:
             patch(fd, f, index, {0: (entries[0], EMPTY)}, dos_timestamp(None))
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize("level", [0, 6])
+def test_add_packed_writes_what_add_writes(tmp_path: Path, level: int) -> None:
+    # The cold build's writer (add_packed) and the general one (add with a Member), over
+    # ASCII and UTF-8 names, both file modes, empty files and big ones, with folders between.
+    src = tmp_path / "src"
+    files = [
+        write(src / "a.js", "module.exports = 1;\n" * 50),
+        write(src / "bin" / "tool", "#!/bin/sh\n", mode=0o755),
+        write(src / "empty.txt"),
+        write(src / "naïve-π.json", '{"k": "v"}\n' * 30),
+    ]
+    (src / "big.bin").write_bytes(os.urandom(1 << 20) * 3)  # over _HashingFile's 1 MiB block
+    files.append(src / "big.bin")
+    entries = []
+    for path in files:
+        st = path.stat()
+        mode = EXEC_MODE if st.st_mode & 0o111 else FILE_MODE
+        arc = path.relative_to(src).as_posix()
+        folder = Entry(f"d{len(entries)}", "dir", DIR_MODE)
+        entries += [folder, Entry(arc, "file", mode, str(path), None, st.st_size)]
+    written = {}
+    for way in ("add", "add_packed"):
+        with (tmp_path / f"{way}.zip").open("wb") as f:
+            writer = ZipWriter(f, dos_timestamp("1700000000"))
+            for e in entries:
+                if e.kind == "dir":
+                    writer.add(e, EMPTY)
+                    continue
+                packed = pack_file(e.source or "", e.size, level)
+                if way == "add":
+                    writer.add(e, packed_member(packed))
+                else:
+                    writer.add_packed(e, packed)
+            written[way] = writer.finish()
+    assert (tmp_path / "add.zip").read_bytes() == (tmp_path / "add_packed.zip").read_bytes()
+    assert written["add"].members.encode() == written["add_packed"].members.encode()
+    assert written["add"][:3] == written["add_packed"][:3]
+    with zipfile.ZipFile(tmp_path / "add_packed.zip") as zf:
+        assert zf.read("naïve-π.json") == (src / "naïve-π.json").read_bytes()
