@@ -176,8 +176,6 @@ def _hash(digest: Any, blocks: queue.Queue[bytes | bytearray | None]) -> None:
 Record = tuple[str, int, int, int, int, int, int]
 
 _INDEX_ARRAYS = ("modes", "starts", "cdpos", "crc", "size", "csize", "method")
-# One member as ZipWriter collects it: name and held, then _INDEX_ARRAYS' columns in order.
-_Row = tuple[str, str, int, int, int, int, int, int, int]
 
 
 class ZipIndex:
@@ -214,14 +212,8 @@ class ZipIndex:
         self.method = method
 
     @classmethod
-    def from_rows(cls, rows: list[_Row], cd_offset: int, cd_size: int) -> ZipIndex:
-        """The index of members given as rows (ZipWriter), and the central directory's offset
-        and size (the extra slot of `starts` and `cdpos`)."""
-        names, held, *numbers = zip(*rows, strict=True) if rows else ((),) * 9
-        index = cls(list(names), list(held), *(array("q", column) for column in numbers))
-        index.starts.append(cd_offset)
-        index.cdpos.append(cd_size)
-        return index
+    def empty(cls) -> ZipIndex:
+        return cls([], [], *(array("q") for _ in _INDEX_ARRAYS))
 
     def encode(self) -> bytes:
         data = {name: getattr(self, name).tobytes() for name in _INDEX_ARRAYS}
@@ -320,8 +312,9 @@ class ZipWriter:
         self._timestamp = timestamp
         self._central: list[bytes] = []
         self._central_size = 0
-        # The index's columns, one row per member: made into a ZipIndex by `finish`.
-        self._rows: list[_Row] = []
+        # Filled member by member: while the pool packs, this process mostly waits for it, and
+        # making 28,000 rows into columns at the end cost 0.03 s of the cold build's tail.
+        self.index = ZipIndex.empty()
 
     def add(self, entry: Entry, member: Member) -> None:
         """Write one entry's local header and data."""
@@ -356,9 +349,7 @@ class ZipWriter:
             len(name), 0, 0, 0, 0, mode << 16, offset,
         )  # fmt: skip
         self._central.append(central + name)
-        self._rows.append(
-            (entry.arc, packed.sha256, mode, offset, self._central_size, crc, size, csize, method)
-        )
+        self._index_row(entry.arc, packed.sha256, mode, offset, crc, size, csize, method)
         self._central_size += len(central) + len(name)
 
     def copy(self, fd: int, entries: list[tuple[Entry, Record]]) -> None:
@@ -378,24 +369,44 @@ class ZipWriter:
 
     def _finish_entry(self, entry: Entry, name: bytes, flags: int, record: Record) -> None:
         held, start, _, crc, size, csize, method = record
-        mode = entry.unix_mode
-        self._rows.append(
-            (entry.arc, held, mode, start, self._central_size, crc, size, csize, method)
-        )
+        self._index_row(entry.arc, held, entry.unix_mode, start, crc, size, csize, method)
         central = _central_record(entry, record, name, flags, self._timestamp)
         self._central.append(central)
         self._central_size += len(central)
+
+    def _index_row(
+        self,
+        arc: str,
+        held: str,
+        mode: int,
+        start: int,
+        crc: int,
+        size: int,
+        csize: int,
+        method: int,
+    ) -> None:
+        index = self.index
+        index.names.append(arc)
+        index.held.append(held)
+        index.modes.append(mode)
+        index.starts.append(start)
+        index.cdpos.append(self._central_size)
+        index.crc.append(crc)
+        index.size.append(size)
+        index.csize.append(csize)
+        index.method.append(method)
 
     def finish(self) -> Written:
         """Write the central directory and end records; return digests, size and index."""
         out = self._out
         try:
-            index = ZipIndex.from_rows(self._rows, out.offset, self._central_size)
+            self.index.starts.append(out.offset)
+            self.index.cdpos.append(self._central_size)
             _finish(out, self._central, len(self._central))
             sha256, md5 = out.digests()
         finally:
             out.close()
-        return Written(sha256, md5, out.offset, index)
+        return Written(sha256, md5, out.offset, self.index)
 
     def abort(self) -> None:
         """Stop the hashing thread of a build that failed."""
