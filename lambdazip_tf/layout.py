@@ -55,6 +55,16 @@ def resolve_context(request: Request, fs: Observed, cwd: Path | None = None) -> 
         raise SourceError(f"source_dir {source_path} is not a folder", source_path)
     source = fs.realpath(source_path)
     output_dir = Path(output_dir_for(request.output_path, request.output_dir, base))
+    if fs.realpath(str(output_dir)) == source:
+        # Only a folder inside source_dir can be left out of the zip: here every build would
+        # zip the previous builds' artifacts and the cache.
+        key = "output_path" if request.output_path is not None else "output_dir"
+        raise RequestError(
+            f"request key {key!r}: the artifacts would go in source_dir {source} itself, and "
+            "each build would zip the last one's; use a folder inside it (such as .lambdazip) "
+            "or outside it",
+            key=key,
+        )
     name = request.name or os.path.basename(source) or "function"
     if request.name is None and not _safe_name(name):
         name = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).lstrip(".") or "fn"

@@ -30,11 +30,12 @@ class Request(BaseModel):
     output_dir: Path | None = Field(
         default=None,
         description="Folder for artifacts (default ./.lambdazip). "
-        "Excluded from the zip when it lies inside source_dir.",
+        "Excluded from the zip when it lies inside source_dir; never source_dir itself.",
     )
     output_path: Path | None = Field(
         default=None,
-        description="Exact artifact path; overrides output_dir and the content-hash file name.",
+        description="Exact artifact path; overrides output_dir and the content-hash file name. "
+        "Not directly in source_dir.",
     )
     name: str | None = Field(
         default=None,

@@ -7,13 +7,13 @@ variable "source_dir" {
 }
 
 variable "output_dir" {
-  description = "Folder for artifacts. Default: .lambdazip in the root module. Excluded from the zip when it lies inside source_dir."
+  description = "Folder for artifacts. Default: .lambdazip in the root module. Excluded from the zip when it lies inside source_dir; never source_dir itself."
   type        = string
   default     = null
 }
 
 variable "output_path" {
-  description = "Exact artifact path; overrides output_dir and the content-hash file name. The layer goes next to it, named NAME-layer.zip after the function zip's NAME.zip."
+  description = "Exact artifact path; overrides output_dir and the content-hash file name. The layer goes next to it, named NAME-layer.zip after the function zip's NAME.zip. Not directly in source_dir."
   type        = string
   default     = null
 }

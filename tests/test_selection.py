@@ -109,6 +109,22 @@ def test_dereference_stores_content_for_links_inside(tree: Path, run_cli: Any) -
     assert got["lib/again.js"] == got["lib/util.js"]
 
 
+@pytest.mark.parametrize(
+    ("key", "where"),
+    [("output_dir", "."), ("output_dir", "lib/.."), ("output_path", "fn.zip")],
+)
+def test_artifacts_in_source_dir_itself_are_refused(
+    tree: Path, run_cli: Any, key: str, where: str
+) -> None:
+    # Every build would zip the previous one's artifacts and the cache database.
+    before = sorted(p.name for p in tree.iterdir())
+    run = external(run_cli, {"source_dir": str(tree), key: str(tree / where)})
+    assert_one_line_error(run, f"request key {key!r}", "source_dir", "itself")
+    assert sorted(p.name for p in tree.iterdir()) == before  # nothing written
+    nested = external(run_cli, {"source_dir": str(tree), key: str(tree / "out" / where)})
+    assert nested.code == 0, nested.stderr
+
+
 def test_output_folder_inside_source_and_default_excludes(tree: Path, run_cli: Any) -> None:
     for name in (
         ".git/config",
