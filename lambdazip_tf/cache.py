@@ -98,12 +98,13 @@ class Cache:
         except (sqlite3.Error, OSError) as exc:
             if readonly:
                 return
-            log.warning("cache %s unusable (%s); starting a new one", self.path, exc)
             self._discard()
             try:
                 self._db = self._open()
-            except (sqlite3.Error, OSError) as again:
-                log.warning("running without a cache: %s", again)
+            except (sqlite3.Error, OSError) as again:  # one line: a failing build adds its own
+                log.warning("cache %s unusable (%s); running without a cache", self.path, again)
+            else:
+                log.warning("cache %s unusable (%s); started a new one", self.path, exc)
 
     def _open(self) -> sqlite3.Connection | None:
         if self.readonly:

@@ -248,7 +248,8 @@ def test_a_corrupt_or_foreign_cache_heals_itself(tmp_path: Path, run_cli: Any) -
     healed = external(run_cli, request)
     assert healed.code == 0
     assert healed.json() == first
-    assert "starting a new one" in healed.stderr
+    assert "started a new one" in healed.stderr
+    assert healed.stderr.count("\n") == 1
     with sqlite3.connect(database) as db:
         db.execute("UPDATE meta SET value = 'lambdazip-tf cache 0' WHERE key = 'schema'")
     again = external(run_cli, request)
