@@ -117,7 +117,7 @@ def build(
             layer = None
             if layout.layer is not None:
                 layer = produce_artifact(layout.layer, namings[1], context, cache, packer)
-        packing.set()  # nothing was packed: the artifacts were current
+        packing.set()  # already set, unless nothing was packed (the artifacts were current)
         outcome = Outcome(layout, fn, layer, current=fn.reused and (layer is None or layer.reused))
         warnings = _size_warnings(outcome)
         for warning in warnings:
