@@ -149,18 +149,19 @@ class Cache:
 
     def has_digests(self) -> bool:
         """Whether any digest of this function is cached (none on a cold build)."""
-        if self._files is None:
-            self._files = self._load_digests()
-        return bool(self._files)
+        return bool(self._known_files())
 
     def digest(self, path: str, key: StatKey) -> str | None:
         """The cached sha256 of `path` when its stat key matches and it is not racy."""
-        if self._files is None:
-            self._files = self._load_digests()
-        hit = self._files.get(path)
+        hit = self._known_files().get(path)
         if hit is None or hit[:5] != key or is_racy(key, hit[6]):
             return None
         return hit[5]
+
+    def _known_files(self) -> dict[str, _FileRow]:
+        if self._files is None:
+            self._files = self._load_digests()
+        return self._files
 
     def record_digest(self, path: str, key: StatKey, sha: str, hashed_ns: int) -> None:
         """Remember a digest; saved when the cache is closed."""
