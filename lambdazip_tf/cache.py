@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 from .archive import ZipIndex
 from .compress import DEFLATER
 from .entries import StatKey
+from .exiting import keep
 from .fsview import MARSHAL_VERSION, is_racy, zip_key
 from .snapshot import CACHE_NAME, KEEP_RECENT_NS
 
@@ -192,6 +193,7 @@ class Cache:
                 )
         except sqlite3.Error as exc:
             log.warning("cache write failed (%s); the next run will hash again", exc)
+        keep(self._new_files)
         self._new_files = {}
 
     # -- artifacts and their members ------------------------------------------------------

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import NoReturn, TextIO
 
 from .errors import LambdazipError, OutputError, RequestError
+from .exiting import hold_until_exit, holding
 from .jsonio import decode_json
 from .snapshot import fast_answer
 
@@ -111,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     finally:
         log.removeHandler(handler)
-        if collecting:
+        if collecting and not holding():  # run() exits at once: no collection (exiting.py)
             gc.enable()
 
 
@@ -129,8 +130,10 @@ def run() -> NoReturn:
 
     Exits without tearing the interpreter down: once the answer is written and flushed, freeing
     every object of a 25,000-file build one by one costs about 0.1 s that nobody waits for on
-    purpose (issue 5). main() has closed the cache and joined its workers and threads by then.
+    purpose (issue 5), nor what the build was done with earlier (exiting.py). main() has closed
+    the cache and joined its workers and threads by then.
     """
+    hold_until_exit()
     code = main()
     try:
         if sys.stdout is not None:

@@ -18,6 +18,7 @@ from . import __version__, snapshot
 from .early import EarlyPacking
 from .early import started_for as early_packing
 from .errors import RequestError
+from .exiting import keep
 from .jsonio import decode_json
 from .pipeline import Outcome, build, check_planned, dry_run, ensure
 from .report import plan_json, plan_text
@@ -180,6 +181,7 @@ def build_external(data: Any, text: str, stdout: Out, early: EarlyPacking | None
     outcome = build(request, snapshot_key=snapshot.snapshot_key(text, os.getcwd()), early=early)
     # One object of strings, one line, nothing else: Terraform parses stdout whole.
     stdout.write(json.dumps(outcome.result().as_strings(), sort_keys=True) + "\n")
+    keep(outcome)
 
 
 def _early(request: Request) -> AbstractContextManager[EarlyPacking | None]:

@@ -30,6 +30,7 @@ from .artifact import (
 from .cache import Cache
 from .entries import combined_hash
 from .errors import LimitError, OutputError
+from .exiting import keep
 from .fsview import Observed
 from .layout import (
     Context,
@@ -133,6 +134,7 @@ def build(
         background.shutdown(cancel_futures=True)
         cache.close()
     log.debug("build done in %.3f s", time.perf_counter() - started)
+    keep(fs, selection)
     return outcome
 
 

@@ -8,13 +8,14 @@ import hashlib
 import json
 import os
 import subprocess
+import weakref
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import Run, console, external, lambdazip_exe, write
 
-from lambdazip_tf import __version__, cli, commands
+from lambdazip_tf import __version__, cli, commands, exiting
 from lambdazip_tf.request import Request
 
 
@@ -172,6 +173,41 @@ def test_main_leaves_the_garbage_collector_as_it_found_it(tree: Path, run_cli: A
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_process_that_exits_at_once_leaves_the_collector_off(
+    tree: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # run() exits with os._exit: turning the collector back on would only make it scan every
+    # object of the run before the exit (exiting.py).
+    monkeypatch.setattr(exiting, "_holding", True)
+    monkeypatch.setattr(exiting, "_kept", [])
+    try:
+        assert external(run_cli, {"source_dir": str(tree)}).code == 0
+        assert not gc.isenabled()
+        assert exiting._kept  # the build handed over what it was done with
+    finally:
+        gc.enable()
+
+
+def test_keep_holds_objects_only_in_a_process_that_exits_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Thing:
+        pass
+
+    monkeypatch.setattr(exiting, "_kept", [])
+    thing = Thing()
+    gone = weakref.ref(thing)
+    exiting.keep(thing)
+    del thing
+    assert gone() is None
+    monkeypatch.setattr(exiting, "_holding", True)
+    thing = Thing()
+    held = weakref.ref(thing)
+    exiting.keep(thing)
+    del thing
+    assert held() is not None
 
 
 def test_terraform_style_strings_are_decoded(tree: Path, run_cli: Any) -> None:
