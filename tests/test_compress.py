@@ -93,6 +93,20 @@ def test_the_installed_deflater_passes_its_check() -> None:
     compress._check_deflater()
 
 
+def test_batches_hold_each_file_once_in_order_and_shrink_toward_the_end() -> None:
+    # The workers run out of work together: the last batches are small.
+    items = [(f"{i:05}.js", 10_000) for i in range(5000)]
+    batches = list(packer._batches(items, 2))
+    assert [item for batch in batches for item in batch] == items
+    sizes = [len(batch) for batch in batches]
+    assert sizes[0] == packer.BATCH_FILES
+    assert sizes[-1] <= packer.LAST_BATCH_FILES
+    assert sizes == sorted(sizes, reverse=True)
+    big = [(f"{i:05}.js", 1_000_000) for i in range(40)]
+    assert [sum(s for _, s in b) for b in packer._batches(big, 2)][0] >= packer.BATCH_BYTES
+    assert all(len(b) == 1 for b in list(packer._batches(big, 2))[-3:])
+
+
 @pytest.mark.parametrize("count", [3, packer.POOL_MIN_FILES + 5])
 def test_the_packer_gives_each_file_in_order_and_says_when_packing_started(
     tmp_path: Path, count: int
