@@ -103,8 +103,9 @@ def test_batches_hold_each_file_once_in_order_and_shrink_toward_the_end() -> Non
     assert sizes[-1] <= packer.LAST_BATCH_FILES
     assert sizes == sorted(sizes, reverse=True)
     big = [(f"{i:05}.js", 1_000_000) for i in range(40)]
-    assert [sum(s for _, s in b) for b in packer._batches(big, 2)][0] >= packer.BATCH_BYTES
-    assert all(len(b) == 1 for b in list(packer._batches(big, 2))[-3:])
+    big_batches = list(packer._batches(big, 2))
+    assert sum(size for _, size in big_batches[0]) >= packer.BATCH_BYTES
+    assert all(len(batch) == 1 for batch in big_batches[-3:])
 
 
 @pytest.mark.parametrize("count", [3, packer.POOL_MIN_FILES + 5])
