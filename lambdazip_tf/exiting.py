@@ -8,8 +8,8 @@ packed, with the other cores idle (0.07 s on the benchmark tree, measured by hol
 will exit without tearing down; anywhere else (the library, the tests) it does nothing.
 
 The same goes for the cyclic garbage collector, which cli.main turns off for the run: turning
-it back on makes the next allocation scan every object the run made, 0.09-0.1 s after the answer
-is written (measured with strace from the answer's write to exit_group). `holding()` tells
+it back on makes the next allocation scan every object the run made, 0.09-0.12 s after the
+answer is written (measured with strace from the answer's write to exit_group). `holding()` tells
 cli.main to leave it off.
 """
 
