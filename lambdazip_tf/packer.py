@@ -137,12 +137,12 @@ def _batches(items: list[tuple[str, int]], workers: int) -> Iterator[Batch]:
     """
     left_bytes = sum(size for _, size in items)
     left_files = len(items)
+    share = 2 * workers
     batch: Batch = []
     size = 0
     max_bytes, max_files = BATCH_BYTES, BATCH_FILES
     for item in items:
         if not batch:
-            share = 2 * workers
             max_bytes = min(BATCH_BYTES, max(LAST_BATCH_BYTES, left_bytes // share))
             max_files = min(BATCH_FILES, max(LAST_BATCH_FILES, left_files // share))
         batch.append(item)
