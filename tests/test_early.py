@@ -19,9 +19,9 @@ from lambdazip_tf.snapshot import CACHE_NAME
 
 
 @pytest.fixture(autouse=True)
-def two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two early packing processes, whatever the machine running the tests has."""
-    monkeypatch.setenv("LAMBDAZIP_JOBS", "2")
+def three_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two early packing processes (one per core but the build's), whatever the machine has."""
+    monkeypatch.setenv("LAMBDAZIP_JOBS", "3")
 
 
 @pytest.fixture
@@ -122,11 +122,24 @@ def test_requests_that_will_not_validate_start_nothing(data: Any, tmp_path: Path
         assert handle is None
 
 
+def test_one_process_per_core_the_build_leaves_free(
+    aged: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAMBDAZIP_JOBS", "2")
+    with early.started(str(aged), str(tmp_path / "o"), 6) as handle:
+        assert handle is not None
+        assert len(handle.pids) == 1
+        handle.collect(finish=True)
+        zipped = _build(aged, tmp_path / "o", handle)
+        assert handle.used == 62  # one process packs the whole tree
+    assert sha256_file(zipped) == sha256_file(_build(aged, tmp_path / "plain", None))
+
+
 def test_a_failed_build_stops_and_reaps_the_processes(aged: Path, tmp_path: Path) -> None:
     with pytest.raises(RuntimeError), early.started(str(aged), str(tmp_path / "o"), 6) as handle:
         assert handle is not None
         pids = handle.pids
-        assert len(pids) >= 2
+        assert len(pids) == 2
         raise RuntimeError("the build failed")
     for pid in pids:
         with pytest.raises(ChildProcessError):  # already waited for: no zombie, no orphan
@@ -135,7 +148,7 @@ def test_a_failed_build_stops_and_reaps_the_processes(aged: Path, tmp_path: Path
 
 def test_external_mode_packs_early_and_answers_alone(aged: Path, tmp_path: Path) -> None:
     request = '{"source_dir": "fn", "output_dir": "out"}'
-    env = {**os.environ, "LAMBDAZIP_DEBUG": "1", "LAMBDAZIP_JOBS": "2"}
+    env = {**os.environ, "LAMBDAZIP_DEBUG": "1", "LAMBDAZIP_JOBS": "3"}
     run = console(request, tmp_path, env)
     assert run.code == 0, run.stderr
     # Started and collected (how many files it packed first depends on the machine's load:
