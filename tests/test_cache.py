@@ -23,7 +23,9 @@ from conftest import external, link, write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lambdazip_tf.artifact import _Source
 from lambdazip_tf.cache import CACHE_NAME, Cache
+from lambdazip_tf.entries import Entry
 
 OLD = 1_000_000_000  # 2001: far outside the racy window
 PROPERTY = settings(
@@ -575,3 +577,17 @@ def test_the_fast_paths_repeat_the_size_warning(
     changed = _debug_lines(run_cli, request, monkeypatch)
     assert "change path: 1 members of" in changed
     assert warning in changed
+
+
+def test_a_build_with_nothing_to_copy_plans_what_each_entry_would_decide() -> None:
+    entries = [
+        Entry("lib", "dir", 0o755),
+        Entry("lib/a.js", "file", 0o644, "/src/lib/a.js", size=3, stat_key=(3, 1, 1, 1, 1)),
+        Entry("lib/b.js", "link", 0o777, target="a.js"),
+        Entry("run.sh", "file", 0o755, "/src/run.sh", size=9, stat_key=(9, 1, 1, 2, 1)),
+    ]
+    source = _Source(None, None)
+    for digests in ({}, {"/src/lib/a.js": "0" * 64}):
+        planned = source.plan(entries, digests)
+        assert planned == [source.decide(entry, digests) for entry in entries]
+        assert [how for how, _ in planned] == ["add", "pack", "add", "pack"]
