@@ -91,6 +91,7 @@ class Cache:
         self._db: sqlite3.Connection | None = None
         self._files: dict[str, _FileRow] | None = None
         self._new_files: dict[str, _FileRow] = {}
+        self._artifacts: list[tuple[object, ...]] = []  # rows record_artifact has not written
         self._batched = False
         if os.environ.get("LAMBDAZIP_NO_CACHE"):
             return
@@ -138,10 +139,17 @@ class Cache:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(f"{self.path}{suffix}")
 
+    def save(self) -> None:
+        """Write the artifact records and digests not written yet (in the current batch, if
+        any: the tail of a build commits once, not three times at about 15 ms each)."""
+        if self._artifacts or self._new_files:
+            with self.batch():
+                if self._new_files:
+                    self._save_digests()
+
     def close(self) -> None:
-        """Save new digests and close the database."""
-        if self._new_files:
-            self._save_digests()
+        """Save what is pending and close the database."""
+        self.save()
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -259,23 +267,32 @@ class Cache:
         stamp: str,
         index: ZipIndex,
     ) -> None:
-        """Remember a freshly renamed artifact and where its records lie."""
-        self._write(
-            "INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    str(path),
-                    record.content_hash,
-                    *zip_key(os.stat(path)),
-                    record.sha256,
-                    record.md5,
-                    level,
-                    stamp,
-                    time.time_ns(),
-                    index.encode(),
-                )
-            ],
+        """Remember a freshly renamed artifact and where its records lie.
+
+        Written at once inside a batch, otherwise with the next batch or at `save`: a build
+        records its artifacts with the rest of its tail, in one transaction.
+        """
+        if self._db is None or self.readonly:
+            return
+        row = (
+            str(path),
+            record.content_hash,
+            *zip_key(os.stat(path)),
+            record.sha256,
+            record.md5,
+            level,
+            stamp,
+            time.time_ns(),
+            index.encode(),
         )
+        self._artifacts.append(row)
+        if self._batched:
+            self._write_artifacts()
+
+    def _write_artifacts(self) -> None:
+        rows, self._artifacts = self._artifacts, []
+        sql = "INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        self._write(sql, rows)
 
     def prune(self, keep: Iterable[Path], limit: int | None = None) -> list[str]:
         """Delete least recently used artifacts until the recorded ones fit the size limit."""
@@ -355,16 +372,35 @@ class Cache:
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
-        """Make the writes inside one transaction: a commit costs more than a small write."""
+        """Make the writes inside one transaction: a commit costs more than a small write.
+
+        A database that cannot even start one (locked past the timeout, read-only file) is
+        given up for the rest of the run: the writes inside are dropped, the block still runs.
+        """
         if self._db is None or self.readonly or self._batched:
             yield
             return
         try:
-            with _transaction(self._db):
-                self._batched = True
-                yield
+            self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             log.warning("cache write failed (%s); the next run will redo the work", exc)
+            self._db.close()
+            self._db, self._artifacts, self._new_files = None, [], {}
+            yield
+            return
+        self._batched = True
+        try:
+            self._write_artifacts()
+            yield
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            log.warning("cache write failed (%s); the next run will redo the work", exc)
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            raise
         finally:
             self._batched = False
 

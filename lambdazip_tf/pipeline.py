@@ -123,11 +123,12 @@ def build(
         warnings = _size_warnings(outcome)
         for warning in warnings:
             log.warning("%s", warning)
-        if snapshot_key is not None and selection is not None:
-            _save_snapshot(
-                snapshot_key, selection.result(), context, outcome, namings, warnings, cache
-            )
-        cache.prune(keep=[f.path for f in (fn, layer) if f is not None])
+        selected = selection.result() if selection is not None else None
+        with cache.batch():  # the artifacts' records, the snapshot and the digests: one commit
+            if snapshot_key is not None and selected is not None:
+                _save_snapshot(snapshot_key, selected, context, outcome, namings, warnings, cache)
+            cache.prune(keep=[f.path for f in (fn, layer) if f is not None])
+            cache.save()
         remove_stale_temps(context.output_dir)
     finally:
         packing.set()

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import external, link, write
+from conftest import build_ok, external, link, write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -591,3 +591,57 @@ def test_a_build_with_nothing_to_copy_plans_what_each_entry_would_decide() -> No
         planned = source.plan(entries, digests)
         assert planned == [source.decide(entry, digests) for entry in entries]
         assert [how for how, _ in planned] == ["add", "pack", "add", "pack"]
+
+
+class _Traced:
+    """A cache connection that logs its statements and refuses transactions after `allow`."""
+
+    def __init__(self, db: sqlite3.Connection, log: list[str], allow: list[int]) -> None:
+        self._db, self._log, self._allow = db, log, allow
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if sql.startswith("BEGIN") and self._log.count("BEGIN") >= self._allow[0]:
+            raise sqlite3.OperationalError("database is locked")
+        self._log.append(sql.split(maxsplit=1)[0])
+        return self._db.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+
+def _traced_cache(monkeypatch: pytest.MonkeyPatch, allow: int = 1000) -> list[str]:
+    log: list[str] = []
+    opened = Cache._open
+
+    def traced(cache: Cache) -> Any:
+        db = opened(cache)  # its own tables' transaction is not traced
+        return None if db is None else _Traced(db, log, [allow])
+
+    monkeypatch.setattr(Cache, "_open", traced)
+    return log
+
+
+def _rows(folder: Path, table: str) -> int:
+    with contextlib.closing(sqlite3.connect(folder / CACHE_NAME)) as db:
+        return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def test_a_builds_tail_writes_the_cache_in_one_transaction(
+    tree: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = _traced_cache(monkeypatch)
+    build_ok(run_cli, tree)
+    # The artifact's record, the snapshot (here racy: its removal) and the digests together.
+    assert log.count("COMMIT") == 1
+    assert _rows(tree.parent / "out", "artifacts") == _rows(tree.parent / "out", "digests") == 1
+
+
+def test_a_cache_that_cannot_start_a_transaction_is_given_up(
+    tree: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _traced_cache(monkeypatch, allow=0)  # as if another build held the database too long
+    run = external(run_cli, {"source_dir": str(tree), "output_dir": str(tree.parent / "out")})
+    assert run.code == 0, run.stderr
+    assert Path(run.json()["output_path"]).is_file()
+    assert run.stderr.count("database is locked") == 1  # one warning, not one per write
+    assert _rows(tree.parent / "out", "artifacts") == 0
