@@ -69,6 +69,22 @@ class Packed(NamedTuple):
     data: bytes | bytearray  # libdeflate's bytearray as it is: copying it cost 0.1 s per tree
 
 
+# A Packed as a plain tuple, to send between processes. Pickling a NamedTuple calls back into
+# Python for each one: on the benchmark tree that cost the pool's workers 0.116 s against
+# 0.037 s, and unpickling in the build's process 0.050 s against 0.016 s (scratch timing).
+Fields = tuple[str, int, int, int, bytes | bytearray]
+
+
+def fields(packed: Packed) -> Fields:
+    """`packed` as a plain tuple, to pickle."""
+    return (packed.sha256, packed.crc, packed.size, packed.method, packed.data)
+
+
+def from_fields(sent: Fields) -> Packed:
+    """A Packed again, without calling NamedTuple's __new__ in Python."""
+    return tuple.__new__(Packed, sent)
+
+
 @functools.cache  # once per process, and again after a failure
 def _check_deflater() -> None:
     digest = hashlib.sha256()

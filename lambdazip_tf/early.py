@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple, NoReturn
 
-from .compress import DEFAULT_LEVEL, Packed, pack_file
+from .compress import DEFAULT_LEVEL, Fields, Packed, fields, from_fields, pack_file
 from .errors import LambdazipError
 from .fsview import is_racy, stat_key
 from .packer import worker_count
@@ -119,7 +119,9 @@ class EarlyPacking:
             with os.fdopen(fd, "rb") as pipe:
                 data = pipe.read()
             with contextlib.suppress(pickle.UnpicklingError, EOFError, ValueError):
-                self._packed.update(pickle.loads(data))  # our own child's bytes
+                sent: dict[str, tuple[Any, int, Fields]] = pickle.loads(data)  # our own child's
+                for path, (key, started_ns, packed) in sent.items():
+                    self._packed[path] = Early(key, started_ns, from_fields(packed))
         self._results = []
         if finish:
             os.close(self._stop)
@@ -269,7 +271,8 @@ def _child(job: _Share, stop: int, out: int, inherited: tuple[int, ...]) -> NoRe
         os.nice(10)
         os.set_blocking(stop, False)
         packed = _pack_share(job, stop)
-        data = pickle.dumps(packed, protocol=pickle.HIGHEST_PROTOCOL)
+        sent = {path: (e.key, e.started_ns, fields(e.packed)) for path, e in packed.items()}
+        data = pickle.dumps(sent, protocol=pickle.HIGHEST_PROTOCOL)
         view = memoryview(data)
         while view:
             view = view[os.write(out, view) :]

@@ -19,7 +19,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from .compress import Packed, pack_file
+from .compress import Fields, Packed, fields, from_fields, pack_file
 from .entries import Entry
 
 if TYPE_CHECKING:  # early.py imports this module
@@ -40,12 +40,18 @@ POOL_MIN_BYTES = 8 * 1024 * 1024
 POOL_MIN_FILES = 2000
 
 Batch = list[tuple[str, int]]
+Sent = list[tuple[int, Fields]]  # each file's reading start time and its Packed, as fields
 
 
-def _pack_batch(batch: Batch, level: int) -> list[tuple[int, Packed]]:
+def _pack_batch(batch: Batch, level: int) -> Sent:
     # The time is taken before reading: a digest is only trusted later when the file's mtime is
     # safely older than the moment it was read (the racy-timestamp rule, cache.py).
-    return [(time.time_ns(), pack_file(path, size, level)) for path, size in batch]
+    return [(time.time_ns(), fields(pack_file(path, size, level))) for path, size in batch]
+
+
+def _received(sent: Sent) -> Iterator[tuple[int, Packed]]:
+    for started, packed in sent:
+        yield started, from_fields(packed)
 
 
 def worker_count() -> int:
@@ -116,16 +122,16 @@ class Packer:
             context = multiprocessing.get_context("fork")
             self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
         batches = _batches(items, self.workers)
-        window: deque[Future[list[tuple[int, Packed]]]] = deque()
+        window: deque[Future[Sent]] = deque()
         limit = self.workers * IN_FLIGHT_PER_WORKER
         for batch in batches:
             window.append(self._pool.submit(_pack_batch, batch, self.level))
             if len(window) >= limit:
                 self._started.set()
-                yield from window.popleft().result()
+                yield from _received(window.popleft().result())
         self._started.set()
         while window:
-            yield from window.popleft().result()
+            yield from _received(window.popleft().result())
 
 
 def _batches(items: list[tuple[str, int]], workers: int) -> Iterator[Batch]:
