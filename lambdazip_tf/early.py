@@ -3,10 +3,10 @@
 Before the first file can be packed, a cold build imports pydantic, validates the request and
 selects the files (DESIGN 5): a second of one busy core on the benchmark tree, with the other
 cores idle. Early packing forks one process for each of those other cores, at nice 10 so that
-the build's own work goes first, as soon as the request's source folder is known. (One per core,
-a process more, made three processes share two cores: the early packers then spent 35% more CPU
-per file than the same files cost packed again alone (scratch measurement, 35-50%), and the
-second one only took slices of the build's core.) Each walks part of that folder
+the build's own work goes first, as soon as the request's source folder is known. (One process
+per core, as before, made three processes share two cores: the early packers spent 35-50% more
+CPU than the same files cost when packed again alone, scratch measurement, and the second one
+only took slices of the build's own core.) Each walks part of that folder
 (not the output folder) and packs (reads, hashes, deflates) its regular files of up to 4 MB, as
 the pool would later, until the build asks for the results or a byte budget runs out.
 
@@ -36,9 +36,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple, NoReturn
 
 from .compress import DEFAULT_LEVEL, Fields, Packed, fields, from_fields, pack_file
+from .cores import worker_count
 from .errors import LambdazipError
 from .fsview import is_racy, stat_key
-from .packer import worker_count
 from .snapshot import CACHE_NAME, output_dir_for
 
 log = logging.getLogger(__name__)

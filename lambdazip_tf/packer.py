@@ -10,7 +10,6 @@ the tree (issue 5).
 from __future__ import annotations
 
 import multiprocessing
-import os
 import threading
 import time
 from collections import deque
@@ -20,6 +19,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from .compress import Fields, Packed, fields, from_fields, pack_file
+from .cores import worker_count
 from .entries import Entry
 
 if TYPE_CHECKING:  # early.py imports this module
@@ -52,17 +52,6 @@ def _pack_batch(batch: Batch, level: int) -> Sent:
 def _received(sent: Sent) -> Iterator[tuple[int, Packed]]:
     for started, packed in sent:
         yield started, from_fields(packed)
-
-
-def worker_count() -> int:
-    """Cores this process may use (LAMBDAZIP_JOBS overrides, 1 disables the pool)."""
-    env = os.environ.get("LAMBDAZIP_JOBS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 class Packer:

@@ -179,6 +179,17 @@ def test_the_fast_path_imports_neither_pydantic_nor_early_packing(
     assert done.stdout.splitlines()[-1] == "[]", done.stdout
 
 
+def test_early_packing_forks_before_the_pool_is_imported() -> None:
+    code = (
+        "import sys\n"
+        "import lambdazip_tf.cli, lambdazip_tf.early\n"
+        "print(sorted(m for m in ('multiprocessing', 'concurrent.futures', 'pydantic')"
+        " if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[-1] == "[]", done.stdout
+
+
 def test_the_output_folder_and_large_files_are_left_to_the_build(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
