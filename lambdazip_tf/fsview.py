@@ -25,10 +25,12 @@ Why this is sound:
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 import struct
 import time
+from array import array
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -145,14 +147,15 @@ NEVER = (-1, -1, -1, -1, -1)
 
 def trusted_keys(keys: Sequence[tuple[int, ...]], recorded_ns: int) -> list[tuple[int, ...]]:
     """Zipped files' stat keys, with NEVER for those changed too close to the recording."""
-    return [NEVER if is_racy(k, recorded_ns) else k for k in keys]
+    # is_racy, inlined: a call per file was a third of this (28,000 files: 0.02-0.03 s).
+    limit = recorded_ns - RACY_NS
+    return [NEVER if k[1] >= limit or k[2] >= limit else k for k in keys]
 
 
-def pack_files(files: Sequence[tuple[str, tuple[int, ...]]]) -> tuple[str, bytes]:
+def pack_files(paths: Sequence[str], keys: Sequence[tuple[int, ...]]) -> tuple[str, bytes]:
     """Zipped files' paths and stat keys in a compact form that loads in milliseconds."""
-    paths = "\0".join(path for path, _ in files)
-    keys = struct.pack(f"={5 * len(files)}q", *(n for _, key in files for n in key))
-    return paths, keys
+    # array over the chained keys: half the time of struct.pack over a generator.
+    return "\0".join(paths), array("q", itertools.chain.from_iterable(keys)).tobytes()
 
 
 def changed_files(

@@ -145,15 +145,18 @@ def _selection_snapshot(
     """The bulk of the snapshot (snapshot.encode_selection) and each zipped file's (artifact
     number, member number), from the selection alone: computed once packing is under way."""
     packing.wait()
-    files: list[tuple[str, tuple[int, ...]]] = []
-    where: list[int] = []
+    paths: list[str] = []
+    keys: list[tuple[int, ...]] = []
+    where = array("q")
     for number, entries in enumerate((layout.function, layout.layer)):
         for member, entry in enumerate(entries or ()):
             if entry.kind == "file" and entry.source is not None and entry.stat_key is not None:
-                files.append((entry.source, entry.stat_key))
-                where += (number, member)
-    selection = snapshot.encode_selection(fs.facts, fs.listings, files, fs.started_ns)
-    return selection, array("q", where).tobytes()
+                paths.append(entry.source)
+                keys.append(entry.stat_key)
+                where.append(number)
+                where.append(member)
+    selection = snapshot.encode_selection(fs.facts, fs.listings, paths, keys, fs.started_ns)
+    return selection, where.tobytes()
 
 
 def _save_snapshot(

@@ -95,18 +95,16 @@ def _code_stamp() -> list[tuple[str, int, int]]:
 def encode_selection(
     facts: list[Any],
     listings: dict[str, str],
-    files: list[tuple[str, tuple[int, ...]]],
+    paths: list[str],
+    keys: list[tuple[int, ...]],
     recorded_ns: int,
 ) -> bytes | None:
     """The bulk of a snapshot: what the selection read, known before anything is packed (so a
     build encodes it on a thread while it packs), or None when its facts are racy."""
     if racy_facts(facts, recorded_ns):
         return None
-    trusted = trusted_keys([key for _, key in files], recorded_ns)
-    paths, stat_keys = pack_files(
-        [(path, key) for (path, _), key in zip(files, trusted, strict=True)]
-    )
-    selection = {"facts": facts, "listings": listings, "paths": paths, "keys": stat_keys}
+    joined, stat_keys = pack_files(paths, trusted_keys(keys, recorded_ns))
+    selection = {"facts": facts, "listings": listings, "paths": joined, "keys": stat_keys}
     return marshal.dumps(selection, MARSHAL_VERSION)
 
 

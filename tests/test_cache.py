@@ -419,7 +419,7 @@ def test_the_replay_finds_changes_in_both_of_its_processes(tmp_path: Path) -> No
     for path in files:
         st_ = path.stat()
         keys.append((st_.st_size, st_.st_mtime_ns, st_.st_ctime_ns, st_.st_ino, st_.st_dev))
-    paths, packed = pack_files([(str(p), k) for p, k in zip(files, keys, strict=True)])
+    paths, packed = pack_files([str(p) for p in files], keys)
     facts = [("folder", str(tmp_path / "d0"), list(keys[0]))] * 10  # never true: no folder key
     assert changed_files([], paths, packed, {}) == []
     assert changed_files(facts, paths, packed, {}) is None
