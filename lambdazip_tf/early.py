@@ -67,7 +67,7 @@ class EarlyPacking:
     def __init__(self, level: int, stop: int) -> None:
         self.level = level
         self._pids: list[int] = []
-        self._stop = stop  # the write end of the pipe whose end of file stops them
+        self._stop: int | None = stop  # the write end of the pipe whose end of file stops them
         self._results: list[int] = []
         self._packed: dict[str, Early] | None = None
         self.used = 0  # results taken by the build
@@ -86,6 +86,16 @@ class EarlyPacking:
         """Take charge of one more early packing process and its result pipe."""
         self._pids.append(pid)
         self._results.append(results)
+
+    def stop(self) -> None:
+        """Tell the processes to stop after the file in hand (they then send their results).
+
+        Before this process forks others (the pool): a copy of the pipe's write end in them
+        would keep the end of file from ever arriving.
+        """
+        if self._stop is not None:
+            os.close(self._stop)
+            self._stop = None
 
     def take(self, files: Sequence[tuple[str, tuple[int, ...] | None]]) -> list[Early | None]:
         """For each (path, stat key), its early result if it was read with that key, or None.
@@ -114,7 +124,7 @@ class EarlyPacking:
             return self._packed
         self._packed = {}
         if not finish:
-            os.close(self._stop)  # end of file on their stop pipe: finish the current file
+            self.stop()
         for fd in self._results:
             with os.fdopen(fd, "rb") as pipe:
                 data = pipe.read()
@@ -123,8 +133,7 @@ class EarlyPacking:
                 for path, (key, started_ns, packed) in sent.items():
                     self._packed[path] = Early(key, started_ns, from_fields(packed))
         self._results = []
-        if finish:
-            os.close(self._stop)
+        self.stop()
         self._reap()
         log.debug("early packing: %d files packed", len(self._packed))
         return self._packed
@@ -133,7 +142,7 @@ class EarlyPacking:
         """Stop the processes without using their results (also when the build failed)."""
         if self._packed is None:
             self._packed = {}
-            os.close(self._stop)
+            self.stop()
             for fd in self._results:
                 os.close(fd)  # a process still writing gets EPIPE and exits
             self._results = []
@@ -313,7 +322,9 @@ def _files_of_share(job: _Share) -> Iterator[os.DirEntry[str]]:
     process list the whole tree, 0.15-0.2 s of CPU apiece on the benchmark tree. The folders
     are listed breadth first, in name order, until there are FOLDERS_PER_SHARE per process
     (a function's packages: node_modules/*); files met on the way and those folders' subtrees
-    are dealt out in turn.
+    are dealt out in turn, the subtrees walked from the last folder to the first: the build's
+    pool starts on the first files in archive order before it collects these results, so what
+    each packs first is what the pool reaches last (packer.py).
     """
     level, dealt = [job.root], 0
     while level and len(level) < FOLDERS_PER_SHARE * job.shares:
@@ -326,9 +337,9 @@ def _files_of_share(job: _Share) -> Iterator[os.DirEntry[str]]:
                     yield item
                 dealt += 1
         level = deeper
-    for number, folder in enumerate(level):
+    for number in range(len(level) - 1, -1, -1):
         if number % job.shares == job.share:
-            yield from _subtree_files(folder, job.output_dir)
+            yield from _subtree_files(level[number], job.output_dir)
 
 
 def _subtree_files(folder: str, output_dir: str) -> Iterator[os.DirEntry[str]]:

@@ -9,7 +9,10 @@ the tree (issue 5).
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import multiprocessing
+import os
 import threading
 import time
 from collections import deque
@@ -47,6 +50,14 @@ def _pack_batch(batch: Batch, level: int) -> Sent:
     # The time is taken before reading: a digest is only trusted later when the file's mtime is
     # safely older than the moment it was read (the racy-timestamp rule, cache.py).
     return [(time.time_ns(), fields(pack_file(path, size, level))) for path, size in batch]
+
+
+def _close(descriptors: tuple[int, ...]) -> None:
+    """In a worker: close the copies of early packing's result pipes that the fork made, so
+    that an early packing process left writing sees its reader go (early.py, close)."""
+    for fd in descriptors:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 def _received(sent: Sent) -> Iterator[tuple[int, Packed]]:
@@ -91,36 +102,59 @@ class Packer:
     def pack(self, entries: Sequence[Entry]) -> Iterator[tuple[int, Packed]]:
         """(time read, packed) for each file entry, in the order given."""
         files = [e for e in entries if e.source is not None]
-        early: list[Early | None] = [None] * len(files)
-        if self._early is not None:
-            early = self._early.take([(e.source or "", e.stat_key) for e in files])
-        todo = [(e.source or "", e.size) for e, got in zip(files, early, strict=True) if not got]
-        rest = self._pack(todo)
-        return ((got.started_ns, got.packed) if got else next(rest) for got in early)
-
-    def _pack(self, items: list[tuple[str, int]]) -> Iterator[tuple[int, Packed]]:
+        items = [(e.source or "", e.size) for e in files]
         total = sum(size for _, size in items)
         if self.workers < 2 or (total < POOL_MIN_BYTES and len(items) < POOL_MIN_FILES):
+            early = self._take(files)
+            todo = [item for item, got in zip(items, early, strict=True) if not got]
             self._started.set()
-            return ((time.time_ns(), pack_file(path, size, self.level)) for path, size in items)
-        return self._parallel(items)
-
-    def _parallel(self, items: list[tuple[str, int]]) -> Iterator[tuple[int, Packed]]:
+            here = ((time.time_ns(), pack_file(path, size, self.level)) for path, size in todo)
+            return ((got.started_ns, got.packed) if got else next(here) for got in early)
         if self._pool is None:
+            inherited: tuple[int, ...] = ()
+            if self._early is not None:
+                self._early.stop()  # before the fork, which would copy its pipe (early.py)
+                inherited = tuple(self._early.pipes)
             # fork: workers need nothing but this module, and start in milliseconds.
             context = multiprocessing.get_context("fork")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
-        batches = _batches(items, self.workers)
-        window: deque[Future[Sent]] = deque()
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=_close, initargs=(inherited,)
+            )
+        # A head start: each worker is given a batch of the first files before early packing's
+        # results are collected (early packing packs the last files first, early.py), so the
+        # cores pack while it stops and hands over. Collecting first left a core idle for
+        # 0.13-0.19 s (scratch timelines of cold builds of the benchmark tree).
+        head = list(itertools.islice(_batches(items, self.workers), self.workers))
+        window = deque(self._submit(batch) for batch in head)
+        done = sum(len(batch) for batch in head)
+        taken: list[Early | None] = [None] * done
+        taken += self._take(files[done:])
+        todo = [item for item, got in zip(items[done:], taken[done:], strict=True) if not got]
+        batches = _batches(todo, self.workers)
         limit = self.workers * IN_FLIGHT_PER_WORKER
-        for batch in batches:
-            window.append(self._pool.submit(_pack_batch, batch, self.level))
-            if len(window) >= limit:
-                self._started.set()
-                yield from _received(window.popleft().result())
+        window.extend(self._submit(b) for b in itertools.islice(batches, limit - len(window)))
         self._started.set()
+        pooled = self._results(window, batches)
+        return ((got.started_ns, got.packed) if got else next(pooled) for got in taken)
+
+    def _take(self, files: Sequence[Entry]) -> list[Early | None]:
+        """Early packing's result for each file, where it packed the file as it is now."""
+        if self._early is None:
+            return [None] * len(files)
+        return self._early.take([(e.source or "", e.stat_key) for e in files])
+
+    def _submit(self, batch: Batch) -> Future[Sent]:
+        assert self._pool is not None
+        return self._pool.submit(_pack_batch, batch, self.level)
+
+    def _results(
+        self, window: deque[Future[Sent]], batches: Iterator[Batch]
+    ) -> Iterator[tuple[int, Packed]]:
+        """The pool's results in order; a batch is submitted as each one in flight is taken."""
         while window:
-            yield from _received(window.popleft().result())
+            sent = window.popleft().result()
+            window.extend(self._submit(batch) for batch in itertools.islice(batches, 1))
+            yield from _received(sent)
 
 
 def _batches(items: list[tuple[str, int]], workers: int) -> Iterator[Batch]:

@@ -12,7 +12,10 @@ from typing import Any
 import pytest
 from conftest import console, sha256_file, write
 
-from lambdazip_tf import early
+from lambdazip_tf import early, packer
+from lambdazip_tf.compress import pack_file
+from lambdazip_tf.entries import Entry
+from lambdazip_tf.fsview import stat_key
 from lambdazip_tf.pipeline import build
 from lambdazip_tf.request import Request
 from lambdazip_tf.snapshot import CACHE_NAME
@@ -247,3 +250,51 @@ def test_the_shares_hold_each_regular_file_once(tmp_path: Path, shares: int) -> 
         job = early._Share(str(root), str(root / ".lambdazip"), 6, share, shares)
         found += [item.path for item in early._files_of_share(job)]
     assert sorted(found) == sorted(str(path) for path in wanted)
+
+
+def test_the_packages_are_packed_last_first(tmp_path: Path) -> None:
+    # The pool starts on the first files in archive order (packer.py): early packing starts
+    # at the other end, so that the two rarely pack the same file.
+    root = tmp_path / "fn"
+    for i in range(early.FOLDERS_PER_SHARE + 4):
+        write(root / "node_modules" / f"p{i:02}" / "index.js", "x")
+    job = early._Share(str(root), str(root / ".lambdazip"), 6, 0, 1)
+    packages = [Path(item.path).parent.name for item in early._files_of_share(job)]
+    assert packages == sorted(packages, reverse=True)
+
+
+def test_the_pool_starts_before_early_results_are_collected(
+    aged: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(packer, "POOL_MIN_FILES", 1)  # a pool, even for this small tree
+    monkeypatch.setattr(packer, "BATCH_FILES", 8)  # a head start of 8 files per worker
+    files = sorted(p for p in aged.rglob("*") if p.is_file())
+    entries = [
+        Entry(
+            str(p.relative_to(aged)),
+            "file",
+            0o644,
+            str(p),
+            None,
+            p.stat().st_size,
+            stat_key(p.stat()),
+        )
+        for p in files
+    ]
+    with early.started(str(aged), str(tmp_path / "out"), 6) as handle:
+        assert handle is not None
+        time.sleep(0.5)  # time to pack some of this tree early
+        pipes = {os.fstat(fd).st_ino for fd in [handle._stop, *handle.pipes] if fd is not None}
+        with packer.Packer(6, workers=2, early=handle) as pool:
+            packed = [result for _, result in pool.pack(entries)]
+            workers = list(pool._pool._processes) if pool._pool is not None else []
+            # Neither end of early packing's pipes in the pool: its stop must be seen, and a
+            # process still writing must see its reader go (early.py, stop and close).
+            for pid in workers:
+                held = {
+                    os.stat(f"/proc/{pid}/fd/{fd}").st_ino for fd in os.listdir(f"/proc/{pid}/fd")
+                }
+                assert not held & pipes
+        assert len(workers) == 2
+        assert handle.used <= len(files) - 16  # the first files came from the pool
+    assert packed == [pack_file(str(p), p.stat().st_size, 6) for p in files]
