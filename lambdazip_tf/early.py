@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import mmap
 import os
 import pickle
 import signal
+import struct
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple, NoReturn
@@ -64,13 +66,30 @@ class Early(NamedTuple):
 class EarlyPacking:
     """The early packing processes of one build, and what they packed once collected."""
 
-    def __init__(self, level: int, stop: int) -> None:
+    def __init__(self, level: int, stop: int, progress: mmap.mmap | None = None) -> None:
         self.level = level
         self._pids: list[int] = []
         self._stop: int | None = stop  # the write end of the pipe whose end of file stops them
         self._results: list[int] = []
         self._packed: dict[str, Early] | None = None
+        self._progress = progress  # shared with the processes: how many files each has packed
         self.used = 0  # results taken by the build
+
+    @property
+    def collected(self) -> bool:
+        """Whether the results were collected (the processes are then gone)."""
+        return self._packed is not None
+
+    def packed_so_far(self) -> int:
+        """How many files the processes have packed by now (a count they keep up to date)."""
+        if self._progress is None:
+            return 0
+        return sum(count for (count,) in struct.iter_unpack("=q", self._progress))
+
+    @property
+    def progress(self) -> mmap.mmap | None:
+        """The counts the processes keep (their shares' files packed so far)."""
+        return self._progress
 
     @property
     def pids(self) -> list[int]:
@@ -226,8 +245,8 @@ def _start(source_dir: str, output_dir: str, level: int) -> EarlyPacking | None:
         stop_read, stop_write = os.pipe()
     except OSError:
         return None
-    early = EarlyPacking(level, stop_write)
     shares = count - 1  # the build's own process keeps the remaining core busy
+    early = EarlyPacking(level, stop_write, mmap.mmap(-1, 8 * shares))
     try:
         for share in range(shares):
             job = _Share(root, artifacts, level, share, shares)
@@ -239,7 +258,13 @@ def _start(source_dir: str, output_dir: str, level: int) -> EarlyPacking | None:
                 os.close(result_write)
                 raise
             if pid == 0:  # pragma: no cover - runs in the child, which never returns
-                _child(job, stop_read, result_write, (stop_write, result_read, *early.pipes))
+                _child(
+                    job,
+                    stop_read,
+                    result_write,
+                    (stop_write, result_read, *early.pipes),
+                    early.progress,
+                )
             os.close(result_write)
             early.add(pid, result_read)
     except OSError:  # no more processes or descriptors: the build packs everything itself
@@ -260,7 +285,9 @@ class _Share(NamedTuple):
     shares: int
 
 
-def _child(job: _Share, stop: int, out: int, inherited: tuple[int, ...]) -> NoReturn:
+def _child(
+    job: _Share, stop: int, out: int, inherited: tuple[int, ...], progress: mmap.mmap | None
+) -> NoReturn:
     """Pack this share of the tree until stopped, send the results, and exit (never return)."""
     try:
         # Only its stop pipe's read end and its own result pipe's write end stay open: the end
@@ -279,7 +306,7 @@ def _child(job: _Share, stop: int, out: int, inherited: tuple[int, ...]) -> NoRe
         # beside two early packers at the same priority).
         os.nice(10)
         os.set_blocking(stop, False)
-        packed = _pack_share(job, stop)
+        packed = _pack_share(job, stop, progress)
         sent = {path: (e.key, e.started_ns, fields(e.packed)) for path, e in packed.items()}
         data = pickle.dumps(sent, protocol=pickle.HIGHEST_PROTOCOL)
         view = memoryview(data)
@@ -291,7 +318,7 @@ def _child(job: _Share, stop: int, out: int, inherited: tuple[int, ...]) -> NoRe
         os._exit(0)
 
 
-def _pack_share(job: _Share, stop: int) -> dict[str, Early]:
+def _pack_share(job: _Share, stop: int, progress: mmap.mmap | None = None) -> dict[str, Early]:
     packed: dict[str, Early] = {}
     budget = BUDGET_BYTES
     for item in _files_of_share(job):
@@ -309,6 +336,8 @@ def _pack_share(job: _Share, stop: int) -> dict[str, Early]:
         except (OSError, LambdazipError):
             continue
         packed[item.path] = Early(key, started_ns, result)
+        if progress is not None:
+            struct.pack_into("=q", progress, 8 * job.share, len(packed))
         budget -= before.st_size
         if budget <= 0:
             break

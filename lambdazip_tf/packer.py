@@ -52,12 +52,23 @@ def _pack_batch(batch: Batch, level: int) -> Sent:
     return [(time.time_ns(), fields(pack_file(path, size, level))) for path, size in batch]
 
 
-def _close(descriptors: tuple[int, ...]) -> None:
+def _pipe(fd: int) -> tuple[int, int, int]:
+    st = os.fstat(fd)
+    return fd, st.st_ino, st.st_dev
+
+
+def _close(pipes: tuple[tuple[int, int, int], ...]) -> None:
     """In a worker: close the copies of early packing's result pipes that the fork made, so
-    that an early packing process left writing sees its reader go (early.py, close)."""
-    for fd in descriptors:
+    that an early packing process left writing sees its reader go (early.py, close).
+
+    By inode: the pool forks at its first submission, and when the results were collected
+    before that, the pipes' numbers may already belong to the pool's own pipes.
+    """
+    for fd, inode, device in pipes:
         with contextlib.suppress(OSError):
-            os.close(fd)
+            st = os.fstat(fd)
+            if (st.st_ino, st.st_dev) == (inode, device):
+                os.close(fd)
 
 
 def _received(sent: Sent) -> Iterator[tuple[int, Packed]]:
@@ -110,32 +121,48 @@ class Packer:
             self._started.set()
             here = ((time.time_ns(), pack_file(path, size, self.level)) for path, size in todo)
             return ((got.started_ns, got.packed) if got else next(here) for got in early)
-        if self._pool is None:
-            inherited: tuple[int, ...] = ()
-            if self._early is not None:
-                self._early.stop()  # before the fork, which would copy its pipe (early.py)
-                inherited = tuple(self._early.pipes)
-            # fork: workers need nothing but this module, and start in milliseconds.
-            context = multiprocessing.get_context("fork")
-            self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=context, initializer=_close, initargs=(inherited,)
-            )
-        # A head start: each worker is given a batch of the first files before early packing's
-        # results are collected (early packing packs the last files first, early.py), so the
-        # cores pack while it stops and hands over. Collecting first left a core idle for
-        # 0.13-0.19 s (scratch timelines of cold builds of the benchmark tree).
-        head = list(itertools.islice(_batches(items, self.workers), self.workers))
-        window = deque(self._submit(batch) for batch in head)
+        limit = self.workers * IN_FLIGHT_PER_WORKER
+        head = self._head(items, limit)
+        pool = self._start_pool()
+        window = deque(self._submit(pool, batch) for batch in head)
         done = sum(len(batch) for batch in head)
         taken: list[Early | None] = [None] * done
         taken += self._take(files[done:])
         todo = [item for item, got in zip(items[done:], taken[done:], strict=True) if not got]
         batches = _batches(todo, self.workers)
-        limit = self.workers * IN_FLIGHT_PER_WORKER
-        window.extend(self._submit(b) for b in itertools.islice(batches, limit - len(window)))
+        window.extend(self._submit(pool, b) for b in itertools.islice(batches, limit - len(window)))
         self._started.set()
-        pooled = self._results(window, batches)
+        pooled = self._results(pool, window, batches)
         return ((got.started_ns, got.packed) if got else next(pooled) for got in taken)
+
+    def _head(self, items: list[tuple[str, int]], limit: int) -> list[Batch]:
+        """The first batches, given to the pool before early packing's results are collected.
+
+        Collecting first left a core idle for 0.13-0.19 s while early packing stopped and
+        handed over (scratch timelines of cold builds of the benchmark tree): with a head
+        start, the pool packs through it. Early packing walks the tree last first (early.py),
+        so the first files are the ones it reaches last; when it has packed so much that it
+        may have reached them, the results are collected first instead, so that no file is
+        packed twice.
+        """
+        if self._early is None or self._early.collected:
+            return []
+        head = list(itertools.islice(_batches(items, self.workers), limit))
+        done = sum(len(batch) for batch in head)
+        return head if self._early.packed_so_far() + 2 * done <= len(items) else []
+
+    def _start_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            inherited: tuple[tuple[int, int, int], ...] = ()
+            if self._early is not None:
+                self._early.stop()  # before the fork, which would copy its pipe (early.py)
+                inherited = tuple(_pipe(fd) for fd in self._early.pipes)
+            # fork: workers need nothing but this module, and start in milliseconds.
+            context = multiprocessing.get_context("fork")
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=_close, initargs=(inherited,)
+            )
+        return self._pool
 
     def _take(self, files: Sequence[Entry]) -> list[Early | None]:
         """Early packing's result for each file, where it packed the file as it is now."""
@@ -143,17 +170,16 @@ class Packer:
             return [None] * len(files)
         return self._early.take([(e.source or "", e.stat_key) for e in files])
 
-    def _submit(self, batch: Batch) -> Future[Sent]:
-        assert self._pool is not None
-        return self._pool.submit(_pack_batch, batch, self.level)
+    def _submit(self, pool: ProcessPoolExecutor, batch: Batch) -> Future[Sent]:
+        return pool.submit(_pack_batch, batch, self.level)
 
     def _results(
-        self, window: deque[Future[Sent]], batches: Iterator[Batch]
+        self, pool: ProcessPoolExecutor, window: deque[Future[Sent]], batches: Iterator[Batch]
     ) -> Iterator[tuple[int, Packed]]:
         """The pool's results in order; a batch is submitted as each one in flight is taken."""
         while window:
             sent = window.popleft().result()
-            window.extend(self._submit(batch) for batch in itertools.islice(batches, 1))
+            window.extend(self._submit(pool, batch) for batch in itertools.islice(batches, 1))
             yield from _received(sent)
 
 

@@ -48,7 +48,9 @@ def test_early_results_make_the_same_zip(aged: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     with early.started(str(aged), str(out), 6) as handle:
         assert handle is not None
+        assert handle.packed_so_far() <= 62
         handle.collect(finish=True)
+        assert handle.packed_so_far() == 62  # the count the processes keep for the pool
         zipped = _build(aged, out, handle)
         assert handle.used == 62  # every file the selection took was packed early
     plain = _build(aged, tmp_path / "plain", None)
@@ -263,38 +265,56 @@ def test_the_packages_are_packed_last_first(tmp_path: Path) -> None:
     assert packages == sorted(packages, reverse=True)
 
 
-def test_the_pool_starts_before_early_results_are_collected(
+def test_the_pools_workers_hold_no_early_packing_pipe(
     aged: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(packer, "POOL_MIN_FILES", 1)  # a pool, even for this small tree
-    monkeypatch.setattr(packer, "BATCH_FILES", 8)  # a head start of 8 files per worker
+    monkeypatch.setattr(packer, "BATCH_FILES", 2)
+    monkeypatch.setattr(packer, "IN_FLIGHT_PER_WORKER", 1)  # a head start of 2 x 2 files
     files = sorted(p for p in aged.rglob("*") if p.is_file())
     entries = [
-        Entry(
-            str(p.relative_to(aged)),
-            "file",
-            0o644,
-            str(p),
-            None,
-            p.stat().st_size,
-            stat_key(p.stat()),
-        )
+        Entry(str(p.relative_to(aged)), "file", 0o644, str(p), None, p.stat().st_size,
+              stat_key(p.stat()))
         for p in files
-    ]
+    ]  # fmt: skip
     with early.started(str(aged), str(tmp_path / "out"), 6) as handle:
         assert handle is not None
-        time.sleep(0.5)  # time to pack some of this tree early
         pipes = {os.fstat(fd).st_ino for fd in [handle._stop, *handle.pipes] if fd is not None}
+        monkeypatch.setattr(handle, "packed_so_far", lambda: 0)  # the head start, whatever it did
         with packer.Packer(6, workers=2, early=handle) as pool:
             packed = [result for _, result in pool.pack(entries)]
             workers = list(pool._pool._processes) if pool._pool is not None else []
-            # Neither end of early packing's pipes in the pool: its stop must be seen, and a
-            # process still writing must see its reader go (early.py, stop and close).
+            # Neither end of early packing's pipes: its stop must be seen, and a process still
+            # writing must see its reader go (early.py, stop and close).
             for pid in workers:
-                held = {
-                    os.stat(f"/proc/{pid}/fd/{fd}").st_ino for fd in os.listdir(f"/proc/{pid}/fd")
-                }
-                assert not held & pipes
+                fds = os.listdir(f"/proc/{pid}/fd")
+                assert not {os.stat(f"/proc/{pid}/fd/{fd}").st_ino for fd in fds} & pipes
         assert len(workers) == 2
-        assert handle.used <= len(files) - 16  # the first files came from the pool
+        assert handle.used <= len(files) - 4  # the first files came from the pool
     assert packed == [pack_file(str(p), p.stat().st_size, 6) for p in files]
+
+
+class _Progress:
+    """An EarlyPacking as `Packer._head` sees it: collected or not, and a count so far."""
+
+    def __init__(self, so_far: int, collected: bool = False) -> None:
+        self.level, self.collected, self._so_far = 6, collected, so_far
+
+    def packed_so_far(self) -> int:
+        return self._so_far
+
+
+def test_the_pool_gets_a_head_start_only_where_early_packing_has_not_been() -> None:
+    items = [(f"/src/f{i:05}.js", 100) for i in range(10_000)]
+    limit = 2 * packer.IN_FLIGHT_PER_WORKER
+
+    def head(progress: Any) -> int:
+        pool = packer.Packer(6, workers=2, early=progress)
+        return sum(len(batch) for batch in pool._head(items, limit))
+
+    full = head(_Progress(0))
+    assert full == limit * packer.BATCH_FILES  # the first files, a full window of batches
+    assert head(_Progress(len(items) - 2 * full)) == full
+    assert head(_Progress(len(items) - 2 * full + 1)) == 0  # it may have reached them
+    assert head(_Progress(0, collected=True)) == 0
+    assert head(None) == 0
