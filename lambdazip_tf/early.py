@@ -241,12 +241,13 @@ def _start(source_dir: str, output_dir: str, level: int) -> EarlyPacking | None:
         or (warm and not os.environ.get("LAMBDAZIP_NO_CACHE"))
     ):
         return None
+    shares = count - 1  # the build's own process keeps the remaining core busy
     try:
+        progress = mmap.mmap(-1, 8 * shares)  # shared: each process's count of files packed
         stop_read, stop_write = os.pipe()
     except OSError:
         return None
-    shares = count - 1  # the build's own process keeps the remaining core busy
-    early = EarlyPacking(level, stop_write, mmap.mmap(-1, 8 * shares))
+    early = EarlyPacking(level, stop_write, progress)
     try:
         for share in range(shares):
             job = _Share(root, artifacts, level, share, shares)

@@ -211,6 +211,19 @@ def test_the_output_folder_and_large_files_are_left_to_the_build(
         assert sorted(Path(p).name for p in packed) == ["small.js"]
 
 
+def test_no_shared_memory_means_no_early_packing(
+    aged: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: Any) -> None:
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(early.mmap, "mmap", refuse)
+    with early.started(str(aged), str(tmp_path / "out"), 6) as handle:
+        assert handle is None
+    monkeypatch.undo()
+    assert _build(aged, tmp_path / "out", None).exists()
+
+
 def test_a_failed_fork_leaves_the_build_to_pack_alone(
     aged: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
