@@ -85,6 +85,13 @@ def link_member(target: str) -> Member:
 EMPTY = Member(0, 0, 0, STORED, ())
 
 
+def packed_member(packed: Packed) -> Member:
+    """A file packed by compress.pack_file as a zip member, keyed by its content sha256."""
+    return Member(
+        packed.crc, packed.size, len(packed.data), packed.method, (packed.data,), packed.sha256
+    )
+
+
 class Sink(Protocol):
     """Where a zip's bytes go: a binary file, or artifact.Stage (which names failures)."""
 
@@ -335,7 +342,7 @@ class ZipWriter:
         data = packed.data
         crc, size, csize, method = packed.crc, packed.size, len(data), packed.method
         if size >= ZIP64_LIMIT or csize >= ZIP64_LIMIT or offset >= ZIP64_LIMIT:
-            self.add(entry, Member(crc, size, csize, method, (data,), packed.sha256))
+            self.add(entry, packed_member(packed))
             return
         name = _encode_name(entry)
         flags = 0 if name.isascii() else _UTF8_FLAG

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from .archive import EMPTY, Member, Record, ZipWriter, dos_timestamp, ident, link_member
 from .cache import ArtifactRecord, Cache, Previous
-from .compress import DEFLATER, Packed, hash_file
+from .compress import DEFLATER, hash_file
 from .entries import Entry, content_hash, manifest_hash
 from .errors import OutputError
 from .exiting import keep
@@ -362,13 +362,6 @@ def remove_stale_temps(folder: Path) -> None:
 def store_stamp(timestamp: tuple[int, int]) -> str:
     """The timestamp as the member store files it: members are only reused at the same one."""
     return f"{timestamp[0]}:{timestamp[1]}"
-
-
-def packed_member(packed: Packed) -> Member:
-    """A packed file as a zip member, keyed by its content sha256."""
-    return Member(
-        packed.crc, packed.size, len(packed.data), packed.method, (packed.data,), packed.sha256
-    )
 
 
 class Stage:

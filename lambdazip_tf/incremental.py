@@ -25,10 +25,9 @@ from array import array
 from pathlib import Path
 from typing import Any
 
-from .archive import Member, NotPatchable, ZipIndex, patch
+from .archive import Member, NotPatchable, ZipIndex, packed_member, patch
 from .artifact import (
     Naming,
-    packed_member,
     remove_stale_temps,
     result_fields,
     staged,

@@ -22,9 +22,9 @@ from lambdazip_tf.archive import (
     ZipWriter,
     dos_timestamp,
     link_member,
+    packed_member,
     patch,
 )
-from lambdazip_tf.artifact import packed_member
 from lambdazip_tf.compress import pack_file
 from lambdazip_tf.entries import (
     DIR_MODE,
