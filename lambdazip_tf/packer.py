@@ -115,25 +115,27 @@ class Packer:
         files = [e for e in entries if e.source is not None]
         items = [(e.source or "", e.size) for e in files]
         total = sum(size for _, size in items)
-        if self.workers < 2 or (total < POOL_MIN_BYTES and len(items) < POOL_MIN_FILES):
-            early = self._take(files)
-            todo = [item for item, got in zip(items, early, strict=True) if not got]
-            self._started.set()
-            here = ((time.time_ns(), pack_file(path, size, self.level)) for path, size in todo)
-            return ((got.started_ns, got.packed) if got else next(here) for got in early)
+        pooled = self.workers >= 2 and (total >= POOL_MIN_BYTES or len(items) >= POOL_MIN_FILES)
         limit = self.workers * IN_FLIGHT_PER_WORKER
-        head = self._head(items, limit)
-        pool = self._start_pool()
-        window = deque(self._submit(pool, batch) for batch in head)
+        head = self._head(items, limit) if pooled else []
+        pool = self._start_pool() if pooled else None
+        window: deque[Future[Sent]] = deque()
+        if pool is not None:
+            window.extend(self._submit(pool, batch) for batch in head)
         done = sum(len(batch) for batch in head)
         taken: list[Early | None] = [None] * done
         taken += self._take(files[done:])
         todo = [item for item, got in zip(items[done:], taken[done:], strict=True) if not got]
-        batches = _batches(todo, self.workers)
-        window.extend(self._submit(pool, b) for b in itertools.islice(batches, limit - len(window)))
+        rest: Iterator[tuple[int, Packed]]
+        if pool is None:
+            rest = ((time.time_ns(), pack_file(path, size, self.level)) for path, size in todo)
+        else:
+            batches = _batches(todo, self.workers)
+            more = itertools.islice(batches, limit - len(window))
+            window.extend(self._submit(pool, batch) for batch in more)
+            rest = self._results(pool, window, batches)
         self._started.set()
-        pooled = self._results(pool, window, batches)
-        return ((got.started_ns, got.packed) if got else next(pooled) for got in taken)
+        return ((got.started_ns, got.packed) if got else next(rest) for got in taken)
 
     def _head(self, items: list[tuple[str, int]], limit: int) -> list[Batch]:
         """The first batches, given to the pool before early packing's results are collected.
