@@ -87,11 +87,6 @@ class EarlyPacking:
         return sum(count for (count,) in struct.iter_unpack("=q", self._progress))
 
     @property
-    def progress(self) -> mmap.mmap | None:
-        """The counts the processes keep (their shares' files packed so far)."""
-        return self._progress
-
-    @property
     def pids(self) -> list[int]:
         """The early packing processes not reaped yet."""
         return list(self._pids)
@@ -264,7 +259,7 @@ def _start(source_dir: str, output_dir: str, level: int) -> EarlyPacking | None:
                     stop_read,
                     result_write,
                     (stop_write, result_read, *early.pipes),
-                    early.progress,
+                    progress,
                 )
             os.close(result_write)
             early.add(pid, result_read)
