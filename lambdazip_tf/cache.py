@@ -393,14 +393,12 @@ class Cache:
             self._write_artifacts()
             yield
             self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except BaseException as exc:
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
+            if not isinstance(exc, sqlite3.Error):
+                raise
             log.warning("cache write failed (%s); the next run will redo the work", exc)
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.execute("ROLLBACK")
-            raise
         finally:
             self._batched = False
 
