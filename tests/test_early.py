@@ -15,8 +15,7 @@ from conftest import console, sha256_file, write
 
 from lambdazip_tf import early, packer
 from lambdazip_tf.compress import pack_file
-from lambdazip_tf.entries import Entry
-from lambdazip_tf.fsview import stat_key
+from lambdazip_tf.entries import file_entry
 from lambdazip_tf.pipeline import build
 from lambdazip_tf.request import Request
 from lambdazip_tf.snapshot import CACHE_NAME
@@ -286,11 +285,7 @@ def test_the_pools_workers_hold_no_early_packing_pipe(
     monkeypatch.setattr(packer, "BATCH_FILES", 2)
     monkeypatch.setattr(packer, "IN_FLIGHT_PER_WORKER", 1)  # a head start of 2 x 2 files
     files = sorted(p for p in aged.rglob("*") if p.is_file())
-    entries = [
-        Entry(str(p.relative_to(aged)), "file", 0o644, str(p), None, p.stat().st_size,
-              stat_key(p.stat()))
-        for p in files
-    ]  # fmt: skip
+    entries = [file_entry(str(p.relative_to(aged)), str(p), os.lstat(p)) for p in files]
     with early.started(str(aged), str(tmp_path / "out"), 6) as handle:
         assert handle is not None
         pipes = {os.fstat(fd).st_ino for fd in [handle._stop, *handle.pipes] if fd is not None}
