@@ -56,10 +56,12 @@ plan: install examples
 	$(RUN) plan --name pnpm --source-dir $(EXAMPLES)/pnpm/src --output-dir $(EXAMPLES)/pnpm/.lambdazip
 	$(RUN) plan --source-dir $(EXAMPLES)/monorepo/functions/api --output-dir $(EXAMPLES)/monorepo/.lambdazip
 
+# ruff, mypy strict, and the layer contracts of pyproject.toml (import-linter).
 lint: install-test
 	$(BIN)/ruff check lambdazip_tf tests benchmarks
 	$(BIN)/ruff format --check lambdazip_tf tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # The whole suite, slow tests (real npm, pnpm, Node.js, Terraform) included; CI runs exactly this.
 test: install-test tools lint

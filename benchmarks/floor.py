@@ -3,8 +3,8 @@
 Walks the tree and has lambdazip-tf's own Packer read, sha256, crc32 and deflate (level 6) every
 regular file, then throws the bytes away: no selection, no zip writing, no cache. `make bench`
 times this beside the cold build so that the cold target can be judged against what the
-per-file work (libdeflate level 6, compress.py; DESIGN 7) costs on the same machine in the same
-run.
+per-file work (libdeflate level 6, lambdazip_tf/core/compress.py) costs on the same machine
+in the same run.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import os
 import stat
 import sys
 
-from lambdazip_tf.entries import Entry
-from lambdazip_tf.packer import Packer
+from lambdazip_tf.core.entries import Entry
+from lambdazip_tf.speed.pool import Packer
 
 
 def main(argv: list[str]) -> int:

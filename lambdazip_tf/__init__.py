@@ -1,8 +1,14 @@
 """lambdazip-tf: deterministic, symlink-preserving AWS Lambda zips for Terraform.
 
+The package has three layers whose imports point only downward (docs/design.md, "Code map"):
+`cli` (the program), `pipeline` (the one module that joins the other two), `speed` (caches,
+fast paths, worker processes) and `core` (request, selection, Node.js crawl, layout, zip
+writer), with `errors` and `_version` below them all. import-linter checks the layers in
+`make lint`.
+
 The library never prints and never exits; `lambdazip_tf.cli` is the only place that does.
-Exports are loaded on first use, so that the command line's no-change fast path (snapshot.py)
-starts without importing pydantic and the pipeline.
+Exports are loaded on first use: the command line's fast path must start without importing
+pydantic and the pipeline.
 """
 
 from __future__ import annotations
@@ -10,24 +16,24 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 _EXPORTS = {
     "LambdazipError": "errors",
     "Outcome": "pipeline",
-    "Request": "request",
-    "Result": "request",
+    "Request": "core.request",
+    "Result": "core.request",
     "build": "pipeline",
     "build_from": "pipeline",
     "dry_run": "pipeline",
     "ensure": "pipeline",
-    "parse_request": "request",
+    "parse_request": "core.request",
 }
 
 if TYPE_CHECKING:
+    from .core.request import Request, Result, parse_request
     from .errors import LambdazipError
     from .pipeline import Outcome, build, build_from, dry_run, ensure
-    from .request import Request, Result, parse_request
 
 
 def __getattr__(name: str) -> Any:

@@ -1,8 +1,9 @@
 """Every exception the library raises.
 
-One base class so the CLI has one place to turn failures into a message and an exit code (the
-pypa/build model, STYLE.md). Each message is one line that names the offending thing and says what
-to do; the offending path or package is kept as an attribute for tests and callers.
+One base class, so that the command line has one place that turns failures into a message and
+an exit code (lambdazip_tf.cli.main). Each message is one line that names the offending thing
+and says what to do; the offending path or package is kept as an attribute for tests and
+callers.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ class LambdazipError(Exception):
 
     def __init__(self, message: str) -> None:
         # Messages must stay one line: Terraform shows stderr verbatim and the protocol promises
-        # exactly one line (DESIGN 2).
+        # exactly one line (docs/design.md, "The program").
         super().__init__(" ".join(message.split()))
 
 

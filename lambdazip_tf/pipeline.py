@@ -1,8 +1,10 @@
-"""The build pipeline: request -> layout -> artifacts (artifact.py) -> result.
+"""The build pipeline: the one module that joins the core flow and the speed machinery.
 
-DESIGN 2, 6 and 7: `build` (external mode and `lambdazip-tf build`), `dry_run` (`plan`, writes
-nothing) and `ensure` (the apply-time check), Lambda's size limits, and the snapshot that the
-next external-mode run replays (snapshot.py).
+request -> selection and layout (core/layout.py) -> each artifact found current or written
+(speed/artifact.py) -> result (core/outputs.py). `build` serves external mode and
+`lambdazip-tf build`, `dry_run` serves `plan` (it writes nothing), and `ensure` the apply-time
+check (docs/design.md, "The program"). With a snapshot key, what the build read is recorded
+for the next run's fast paths (speed/snapshot.py).
 """
 
 from __future__ import annotations
@@ -11,42 +13,30 @@ import logging
 import threading
 import time
 from array import array
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from . import snapshot
-from .artifact import (
-    Naming,
-    ZipFacts,
-    byte_options,
-    inspect_artifact,
-    naming_for,
-    produce_artifact,
-    remove_stale_temps,
-    result_fields,
-)
-from .cache import Cache
-from .entries import combined_hash
-from .errors import LimitError, OutputError
-from .exiting import keep
-from .fsview import Observed
-from .layout import (
-    Context,
-    Layout,
-    build_layout,
-    check_output_dir,
-    resolve_context,
-)
-from .limits import MB, UNZIPPED_LIMIT, size_warning
-from .packer import Packer
-from .request import Request, Result
-
-if TYPE_CHECKING:
-    from .early import EarlyPacking
+from .core.filesystem import ObservedFileSystem
+from .core.layout import Layout, build_layout, check_output_dir, resolve_context
+from .core.limits import check_unzipped, size_warning
+from .core.outputs import ArtifactFacts, combined_hash, result_strings
+from .core.request import Request, Result
+from .core.staging import remove_stale_temps
+from .errors import OutputError
+from .speed import artifact, snapshot
+from .speed.cache import Cache
+from .speed.pool import Packer
+from .speed.speculative import SpeculativePacking
 
 log = logging.getLogger(__name__)
+
+Hold = Callable[[object], None]
+
+
+def _nothing(_: object) -> None:
+    pass
 
 
 @dataclass
@@ -54,10 +44,10 @@ class Outcome:
     """Everything a build or a dry run learned."""
 
     layout: Layout
-    function: ZipFacts
-    layer: ZipFacts | None
+    function: ArtifactFacts
+    layer: ArtifactFacts | None
     current: bool = False
-    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def content_hash(self) -> str:
@@ -65,68 +55,71 @@ class Outcome:
         layer = self.layer.content_hash if self.layer is not None else None
         return combined_hash(self.function.content_hash, layer)
 
+    def strings(self) -> dict[str, str]:
+        """The result as external mode prints it: a flat object of strings."""
+        return result_strings(self.function, self.layer)
+
     def result(self) -> Result:
-        """The DESIGN 4 result."""
-        fn, layer = self.function, self.layer
-        fields = result_fields(False, str(fn.path), fn.sha256, fn.md5, fn.size)
-        if layer is not None:
-            fields.update(result_fields(True, str(layer.path), layer.sha256, layer.md5, layer.size))
-        return Result(
-            **fields,
-            content_hash=self.content_hash,
-            file_count=str(fn.file_count + (layer.file_count if layer else 0)),
-            symlink_count=str(fn.symlink_count + (layer.symlink_count if layer else 0)),
-            unzipped_size=str(fn.unzipped_size + (layer.unzipped_size if layer else 0)),
-        )
+        """The result as a model."""
+        return Result(**self.strings())
 
 
 def build(
     request: Request,
     cwd: Path | None = None,
     *,
+    output_dir: str | None = None,
     snapshot_key: str | None = None,
-    early: EarlyPacking | None = None,
+    speculative: SpeculativePacking | None = None,
+    hold: Hold = _nothing,
 ) -> Outcome:
     """Build (or find current) the artifacts a request describes.
 
-    With `snapshot_key`, what this build read is recorded for the fast paths (snapshot.py);
-    with `early`, files packed early (early.py) are taken from there.
+    `output_dir` is the request's output folder when the caller has worked it out already.
+    With `snapshot_key`, what this build read is recorded for the fast paths; with
+    `speculative`, files packed speculatively are taken from there. `hold` is given what the
+    build is done with, for a process that exits without freeing it.
     """
     started = time.perf_counter()
-    fs = Observed()
-    context = resolve_context(request, fs, cwd)
+    fs = ObservedFileSystem()
+    context = resolve_context(request, fs, cwd, output_dir)
     layout = build_layout(context, fs)
     log.debug("layout: %d entries in %.3f s", len(layout.function), time.perf_counter() - started)
-    _check_unzipped(layout)
+    check_unzipped([layout.function, layout.layer or []], layout.packages)
     check_output_dir(context.output_dir)
-    cache = Cache(context.output_dir, context.source)
-    namings = [naming_for(context, "function"), naming_for(context, "layer")]
+    cache = Cache(context.output_dir, context.source, hold=hold)
+    namings = [context.naming(layer=False), context.naming(layer=True)]
     background = ThreadPoolExecutor(1)
     packing = threading.Event()
     try:
         # The snapshot's bulk depends on the selection alone: encoded while the pool packs
-        # files and this thread mostly waits, off the cold build's tail (0.1-0.15 s on the
-        # benchmark tree); not before, when it would hold the GIL while the pool is not started.
+        # files and this thread mostly waits, off the build's tail; not before, when it would
+        # hold the GIL while the pool is not started.
         selection = (
             background.submit(_selection_snapshot, fs, layout, packing)
             if snapshot_key is not None
             else None
         )
-        level = context.request.compression_level
-        with Packer(level, early=early, started=packing) as packer:
-            fn = produce_artifact(layout.function, namings[0], context, cache, packer)
+        options = context.options
+        with Packer(options.level, speculative=speculative, started=packing) as packer:
+            fn = artifact.produce(layout.function, namings[0], options, cache, packer, hold)
             layer = None
             if layout.layer is not None:
-                layer = produce_artifact(layout.layer, namings[1], context, cache, packer)
+                layer = artifact.produce(layout.layer, namings[1], options, cache, packer, hold)
         packing.set()  # already set, unless nothing was packed (the artifacts were current)
-        outcome = Outcome(layout, fn, layer, current=fn.reused and (layer is None or layer.reused))
-        warnings = _size_warnings(outcome)
+        warnings = _size_warnings(fn, layer)
         for warning in warnings:
             log.warning("%s", warning)
+        current = fn.reused and (layer is None or layer.reused)
+        outcome = Outcome(layout, fn, layer, current, warnings)
         selected = selection.result() if selection is not None else None
         with cache.batch():  # the artifacts' records, the snapshot and the digests: one commit
             if snapshot_key is not None and selected is not None:
-                _save_snapshot(snapshot_key, selected, context, outcome, namings, warnings, cache)
+                made = [(fn, namings[0])] + ([] if layer is None else [(layer, namings[1])])
+                encoded = snapshot.encode(
+                    selected[0], made, warnings, context.source, selected[1], options
+                )
+                cache.save_snapshot(snapshot_key, encoded)
             cache.prune(keep=[f.path for f in (fn, layer) if f is not None])
             cache.save()
         remove_stale_temps(context.output_dir)
@@ -135,12 +128,12 @@ def build(
         background.shutdown(cancel_futures=True)
         cache.close()
     log.debug("build done in %.3f s", time.perf_counter() - started)
-    keep(fs, selection)
+    hold((fs, selection))
     return outcome
 
 
 def _selection_snapshot(
-    fs: Observed, layout: Layout, packing: threading.Event
+    fs: ObservedFileSystem, layout: Layout, packing: threading.Event
 ) -> tuple[bytes | None, bytes]:
     """The bulk of the snapshot (snapshot.encode_selection) and each zipped file's (artifact
     number, member number), from the selection alone: computed once packing is under way."""
@@ -159,55 +152,27 @@ def _selection_snapshot(
     return selection, where.tobytes()
 
 
-def _save_snapshot(
-    key: str,
-    selection: tuple[bytes | None, bytes],
-    context: Context,
-    outcome: Outcome,
-    namings: list[Naming],
-    warnings: list[str],
-    cache: Cache,
-) -> None:
-    """Record what this build read and made, for the next external-mode run (snapshot.py)."""
-    artifacts = [
-        (str(facts.path), (naming.fixed, naming.folder, naming.stem), facts.content_hash)
-        for facts, naming in zip((outcome.function, outcome.layer), namings, strict=True)
-        if facts is not None
-    ]
-    rebuild = {
-        "root": context.source,
-        "where": selection[1],
-        "options": byte_options(context),  # the level and timestamp the change path writes with
-    }
-    encoded = snapshot.encode(
-        selection[0], outcome.result().as_strings(), artifacts, warnings, rebuild
-    )
-    cache.save_snapshot(key, encoded)
-
-
-def _size_warnings(outcome: Outcome) -> list[str]:
-    found = (
-        size_warning(facts.path, facts.size)
-        for facts in (outcome.function, outcome.layer)
-        if facts is not None
-    )
+def _size_warnings(function: ArtifactFacts, layer: ArtifactFacts | None) -> list[str]:
+    found = (size_warning(f.path, f.size) for f in (function, layer) if f is not None)
     return [warning for warning in found if warning is not None]
 
 
 def dry_run(request: Request, cwd: Path | None = None) -> Outcome:
     """Everything `build` would decide, without writing a byte (the `plan` command)."""
-    fs = Observed()
+    fs = ObservedFileSystem()
     context = resolve_context(request, fs, cwd)
     layout = build_layout(context, fs)
     cache = Cache(context.output_dir, context.source, readonly=True)
     try:
-        fn = inspect_artifact(layout.function, naming_for(context, "function"), context, cache)
+        options = context.options
+        fn = artifact.inspect(layout.function, context.naming(layer=False), options, cache)
         layer = None
         if layout.layer is not None:
-            layer = inspect_artifact(layout.layer, naming_for(context, "layer"), context, cache)
+            layer = artifact.inspect(layout.layer, context.naming(layer=True), options, cache)
     finally:
         cache.close()
-    return Outcome(layout, fn, layer, current=fn.reused and (layer is None or layer.reused))
+    current = fn.reused and (layer is None or layer.reused)
+    return Outcome(layout, fn, layer, current, _size_warnings(fn, layer))
 
 
 def build_from(request: Request, cwd: Path | None = None) -> Result:
@@ -220,14 +185,17 @@ def ensure(
     expect_b64: str,
     expect_layer_b64: str | None = None,
     cwd: Path | None = None,
-    early: EarlyPacking | None = None,
+    *,
+    output_dir: str | None = None,
+    speculative: SpeculativePacking | None = None,
+    hold: Hold = _nothing,
 ) -> Outcome:
     """Rebuild when missing or stale, then check the artifacts are the ones that were planned."""
-    outcome = build(request, cwd, early=early)
+    outcome = build(request, cwd, output_dir=output_dir, speculative=speculative, hold=hold)
     fn, layer = outcome.function, outcome.layer
     check_planned(
-        (str(fn.path), fn.base64sha256),
-        None if layer is None else (str(layer.path), layer.base64sha256),
+        (fn.path, fn.base64sha256),
+        None if layer is None else (layer.path, layer.base64sha256),
         expect_b64,
         expect_layer_b64,
     )
@@ -254,22 +222,3 @@ def check_planned(
                 "ran different lambdazip-tf versions or inputs; run terraform plan again",
                 path,
             )
-
-
-# -- internals ------------------------------------------------------------------------------
-
-
-def _check_unzipped(layout: Layout) -> None:
-    total = sum(e.size for e in layout.function if e.kind == "file")
-    if layout.layer is not None:
-        total += sum(e.size for e in layout.layer if e.kind == "file")
-    if total <= UNZIPPED_LIMIT:
-        return
-    biggest = sorted(layout.packages, key=lambda p: -p.size)[:3]
-    named = ", ".join(f"{p.name} {p.size / MB:.1f} MB" for p in biggest)
-    raise LimitError(
-        f"unzipped size {total / MB:.1f} MB is over Lambda's 250 MB limit for a function and "
-        f"its layers"
-        + (f"; largest packages: {named}" if named else "")
-        + "; exclude packages or files you do not need at run time"
-    )

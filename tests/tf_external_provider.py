@@ -1,4 +1,4 @@
-"""A stand-in for the hashicorp/external Terraform provider, for tests only (DESIGN 9; issue 4).
+"""A stand-in for the hashicorp/external Terraform provider, for tests only.
 
 No registry reachable here serves hashicorp/external, so the tests serve this one to real
 Terraform through a filesystem mirror. It implements that provider's documented contract for the

@@ -1,0 +1,240 @@
+"""The subcommands `build`, `plan` and `ensure`, and their flags (imported only when needed).
+
+Each subcommand takes its request from `--request FILE`, `--request-json JSON` or flags, flags
+winning, decodes and validates it once, and works out its output folder once
+(docs/design.md, "The program").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, TextIO
+
+from .._version import __version__
+from ..core.outputs import output_folder
+from ..core.request import Request, parse_request
+from ..errors import RequestError
+from ..pipeline import Outcome, build, check_planned, dry_run, ensure
+from ..speed.replay import fast_answer
+from ..speed.snapshot import request_key
+from ..speed.speculative import SpeculativePacking, started
+from . import process
+from .external import Out, decode_json
+from .report import plan_json, plan_text
+
+PROG = "lambdazip-tf"
+
+
+# Request list keys and the repeatable flag that fills each (`--exclude A --exclude B`).
+_LIST_FLAGS = {
+    "excludes": "exclude",
+    "exclude_packages": "exclude-package",
+    "allowed_roots": "allowed-root",
+}
+_BOOL_KEYS = ("include_dev_dependencies", "layer")
+
+_DESCRIPTION = """\
+Build a deterministic, symlink-preserving AWS Lambda zip of a Node.js function with exactly its
+production node_modules, and report its path and base64 sha256 (source_code_hash).
+
+With no arguments, read one JSON request object on stdin and print one JSON object of strings on
+stdout: the protocol of Terraform's external data source."""
+
+_EPILOG = """\
+Request keys (JSON on stdin or in --request FILE; lists may be jsonencode()d strings):
+  {keys}
+
+Environment: SOURCE_DATE_EPOCH sets every entry's timestamp (clamped to 1980);
+LAMBDAZIP_DEBUG=1 shows tracebacks; LAMBDAZIP_JOBS=N caps worker processes (1: none);
+LAMBDAZIP_NO_CACHE=1 disables the cache; LAMBDAZIP_CACHE_MAX_MB bounds the artifacts
+kept in the output folder for reuse (default 512; least recently used deleted first)."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    keys = "\n  ".join(
+        f"{name:<25} {field.description}" for name, field in Request.model_fields.items()
+    )
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=_DESCRIPTION,
+        epilog=_EPILOG.format(keys=keys),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    build_p = sub.add_parser("build", help="build the artifacts and print the result as JSON")
+    plan_p = sub.add_parser(
+        "plan", help="dry run: show what would be zipped and whether the artifact is current"
+    )
+    ensure_p = sub.add_parser(
+        "ensure",
+        help="apply-time helper: rebuild if missing or stale, then verify the planned sha256",
+    )
+    for p in (build_p, plan_p, ensure_p):
+        _add_request_flags(p)
+    plan_p.add_argument("--json", action="store_true", help="print the dry run as JSON")
+    ensure_p.add_argument(
+        "--expect-sha256",
+        required=True,
+        metavar="B64",
+        help="the planned output_base64sha256; exit 1 when the artifact differs",
+    )
+    ensure_p.add_argument(
+        "--expect-layer-sha256",
+        metavar="B64",
+        help="the planned layer_output_base64sha256 (with --layer)",
+    )
+    return parser
+
+
+def _add_request_flags(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--request",
+        metavar="FILE",
+        help="JSON request file ('-' for stdin); flags below override its keys",
+    )
+    source.add_argument(
+        "--request-json",
+        metavar="JSON",
+        help="the JSON request itself (what the Terraform module's provisioner passes)",
+    )
+    for name, field in Request.model_fields.items():
+        help_text = field.description or ""
+        if name in _LIST_FLAGS:
+            flag = _LIST_FLAGS[name]
+            parser.add_argument(
+                f"--{flag}",
+                dest=name,
+                action="append",
+                metavar="VALUE",
+                help=f"{help_text} Repeat for several; given flags replace the default; "
+                "one empty value means an empty list.",
+            )
+        elif name in _BOOL_KEYS:
+            parser.add_argument(
+                f"--{name.replace('_', '-')}",
+                dest=name,
+                action="store_true",
+                default=None,
+                help=help_text,
+            )
+        else:
+            parser.add_argument(
+                f"--{name.replace('_', '-')}", dest=name, metavar=name.upper(), help=help_text
+            )
+
+
+class _Given:
+    """A request as the command line gave it: decoded, validated, and where it came from."""
+
+    def __init__(self, args: argparse.Namespace, stdin: TextIO) -> None:
+        data: dict[str, Any] = {}
+        if args.request:
+            data = _load_request_file(args.request, stdin)
+        elif args.request_json is not None:
+            data = _as_object(decode_json(args.request_json, "--request-json"))
+        # As the module's provisioner passes it: the same request the data source sent.
+        self.whole_json = dict(data) if args.request_json is not None else None
+        for name in Request.model_fields:
+            value = getattr(args, name, None)
+            if value is None:
+                continue
+            if name in _LIST_FLAGS:
+                value = [v for v in value if v != ""]
+            data[name] = value
+            self.whole_json = None
+        if "source_dir" not in data:
+            raise RequestError(
+                "give --source-dir or a --request file with source_dir", "source_dir"
+            )
+        self.request = parse_request(data)
+        self.cwd = os.getcwd()
+        self.output_dir = output_folder(self.request.output_path, self.request.output_dir, self.cwd)
+
+    def packing(self) -> AbstractContextManager[SpeculativePacking | None]:
+        """Speculative packing for this request's build."""
+        source = os.path.join(self.cwd, self.request.source_dir)
+        return started(source, self.output_dir, self.request.compression_level)
+
+
+def _load_request_file(name: str, stdin: TextIO) -> dict[str, Any]:
+    try:
+        text = stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RequestError(f"cannot read request file {name}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise RequestError(f"request file {name} is not UTF-8 text") from None
+    return _as_object(decode_json(text, f"request file {name}"))
+
+
+def _as_object(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        parse_request(data)  # raises the "must be a JSON object" error
+    return dict(data)
+
+
+def _print_plan(outcome: Outcome, as_json: bool, out: Out) -> None:
+    if as_json:
+        out.write(json.dumps(plan_json(outcome), indent=2, sort_keys=True) + "\n")
+    else:
+        out.write(plan_text(outcome))
+
+
+def run_command(args_list: list[str], stdin: TextIO, stdout: Out, stderr: TextIO) -> int:
+    """Run `build`, `plan` or `ensure`; argparse handles --help, --version and usage errors."""
+    args = _parser().parse_args(args_list)
+    if args.command is None:
+        _parser().print_help(stderr)
+        return 1
+    given = _Given(args, stdin)
+    if args.command == "build":
+        with given.packing() as packing:
+            outcome = build(
+                given.request, output_dir=given.output_dir, speculative=packing, hold=process.keep
+            )
+        stdout.write(json.dumps(outcome.strings(), indent=2, sort_keys=True) + "\n")
+    elif args.command == "plan":
+        _print_plan(dry_run(given.request), args.json, stdout)
+    else:
+        path, b64, current = _ensure(args, given)
+        state = "was current" if current else "was rebuilt"
+        stderr.write(f"{PROG}: {path} {state} and matches the plan ({b64})\n")
+    return 0
+
+
+def _ensure(args: argparse.Namespace, given: _Given) -> tuple[str, str, bool]:
+    """`ensure`: (path, base64 sha256, whether it was current).
+
+    When the request is given whole with --request-json, as the Terraform module does, the data
+    source that planned the artifact recorded a snapshot under the same request, so it takes the
+    external mode's fast paths: an unchanged tree is checked with a stat per file and a changed
+    one patched. Otherwise, and when they decline, the full build.
+    """
+    where = request_key(given.whole_json, given.cwd) if given.whole_json is not None else None
+    fast = fast_answer(where) if where is not None else None
+    if fast is not None:
+        result = fast.result
+        layer = result.get("layer_output_path")
+        check_planned(
+            (result["output_path"], result["output_base64sha256"]),
+            None if layer is None else (layer, result["layer_output_base64sha256"]),
+            args.expect_sha256,
+            args.expect_layer_sha256,
+        )
+        return result["output_path"], result["output_base64sha256"], fast.current
+    with given.packing() as packing:
+        outcome = ensure(
+            given.request,
+            args.expect_sha256,
+            args.expect_layer_sha256,
+            output_dir=given.output_dir,
+            speculative=packing,
+            hold=process.keep,
+        )
+    fn = outcome.function
+    return fn.path, fn.base64sha256, outcome.current

@@ -1,0 +1,204 @@
+"""The request and the result (docs/design.md, "The request", "The result").
+
+Terraform's external data source sends every value as a string and lists `jsonencode`d, so the
+model accepts those forms next to native JSON (request files written by people). Unknown keys are
+an error: a misspelt key must not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..errors import RequestError
+from .compress import DEFAULT_LEVEL
+
+DEFAULT_EXCLUDE_PACKAGES = ("@aws-sdk/*",)
+
+
+class Request(BaseModel):
+    """One build request; field descriptions double as `--help` and Terraform variable docs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source_dir: Path = Field(description="The function's folder.")
+    output_dir: Path | None = Field(
+        default=None,
+        description="Folder for artifacts (default ./.lambdazip). "
+        "Excluded from the zip when it lies inside source_dir; never source_dir itself.",
+    )
+    output_path: Path | None = Field(
+        default=None,
+        description="Exact artifact path; overrides output_dir and the content-hash file name. "
+        "Not directly in source_dir.",
+    )
+    name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$",
+        description="Artifact base name (default: the basename of source_dir).",
+    )
+    runtime: Literal["nodejs", "files"] | None = Field(
+        default=None,
+        description="nodejs (crawl dependencies) or files (the folder as it is); "
+        "default nodejs when package.json exists, else files.",
+    )
+    excludes: tuple[str, ...] = Field(
+        default=(),
+        description="Extra gitignore-style patterns over archive paths; "
+        "a leading ! re-includes a default exclude.",
+    )
+    exclude_packages: tuple[str, ...] = Field(
+        default=DEFAULT_EXCLUDE_PACKAGES,
+        description="npm package name globs to leave out (default @aws-sdk/*; [] ships them).",
+    )
+    include_dev_dependencies: bool = Field(default=False, description="Also ship devDependencies.")
+    layer: bool = Field(
+        default=False,
+        description="Put dependencies in a separate layer zip under nodejs/node_modules/.",
+    )
+    node_modules_link: str | None = Field(
+        default=None,
+        description="Absolute path; adds a link node_modules -> PATH to the function zip "
+        "(ESM with dependencies in a layer: /opt/nodejs/node_modules).",
+    )
+    compression_level: int = Field(
+        default=DEFAULT_LEVEL,
+        ge=0,
+        le=9,
+        description="Deflate level (libdeflate), 0 (stored) to 9.",
+    )
+    symlinks: Literal["preserve", "dereference"] = Field(
+        default="preserve",
+        description="preserve: store links inside the artifact as links; "
+        "dereference: store their targets' content.",
+    )
+    allowed_roots: tuple[Path, ...] | None = Field(
+        default=None,
+        description="Folders outside source_dir whose files may be pulled in through links "
+        "(default: the nearest workspace or repository root).",
+    )
+
+    @field_validator("excludes", "exclude_packages", "allowed_roots", mode="before")
+    @classmethod
+    def _decode_list(cls, value: Any) -> Any:
+        # Terraform's query is map(string), so lists arrive `jsonencode`d.
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"expected a jsonencode()d list of strings ({exc.msg})") from exc
+            if value is None:
+                return None
+        if isinstance(value, list) and not all(isinstance(item, str) for item in value):
+            raise ValueError("expected a list of strings")
+        return value
+
+    @field_validator("source_dir", mode="before")
+    @classmethod
+    def _source_given(cls, value: Any) -> Any:
+        # Path("") would silently mean the current folder.
+        if value == "":
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator(
+        "output_dir", "output_path", "name", "runtime", "node_modules_link", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # A Terraform variable left at "" means "not set": the module cannot send null in a map.
+        return None if value == "" else value
+
+    @field_validator("node_modules_link")
+    @classmethod
+    def _absolute_link(cls, value: str | None) -> str | None:
+        if value is not None and (not value.startswith("/") or "\0" in value):
+            raise ValueError("must be an absolute path such as /opt/nodejs/node_modules")
+        if value is not None and not _encodable(value):
+            raise ValueError("must be valid UTF-8 text")
+        return value
+
+    @field_validator("source_dir", "output_dir", "output_path")
+    @classmethod
+    def _valid_path(cls, value: Path | None) -> Path | None:
+        if value is not None and "\0" in str(value):
+            raise ValueError("must not contain a NUL character")
+        if value is not None and not _encodable(str(value)):
+            raise ValueError("is not a valid file name on this system")
+        return value
+
+    @field_validator("allowed_roots")
+    @classmethod
+    def _valid_roots(cls, value: tuple[Path, ...] | None) -> tuple[Path, ...] | None:
+        for root in value or ():
+            if "\0" in str(root) or not _encodable(str(root)):
+                raise ValueError(f"{str(root)[:60]!r} is not a valid file name on this system")
+        return value
+
+
+def _encodable(text: str) -> bool:
+    # JSON can carry lone surrogates ("\ud800"); the OS cannot take them as a file name.
+    try:
+        os.fsencode(text)
+        text.encode("utf-8", "surrogateescape")
+    except UnicodeError:
+        return False
+    return True
+
+
+def parse_request(data: Any) -> Request:
+    """Validate a decoded JSON request, turning every problem into one RequestError line."""
+    if not isinstance(data, dict):
+        raise RequestError(f"the request must be a JSON object, got {_json_kind(data)}")
+    known = list(Request.model_fields)
+    for key in data:
+        if key not in Request.model_fields:
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(known)}"
+            raise RequestError(f"unknown request key {_short(str(key))!r}{hint}", key=str(key))
+    try:
+        return Request.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "request"
+        detail = first["msg"].removeprefix("Value error, ")
+        raise RequestError(f"request key {key!r}: {detail}", key=key) from None
+
+
+def _json_kind(value: Any) -> str:
+    names = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "a number"
+    return names.get(type(value), type(value).__name__)
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class Result(BaseModel):
+    """What a build returns; every value is a string in external mode."""
+
+    model_config = ConfigDict(frozen=True)
+
+    output_path: str
+    output_base64sha256: str
+    output_sha256: str
+    output_md5: str
+    output_size: str
+    content_hash: str
+    file_count: str
+    symlink_count: str
+    unzipped_size: str
+    layer_output_path: str | None = None
+    layer_output_base64sha256: str | None = None
+    layer_output_size: str | None = None
+
+    def as_strings(self) -> dict[str, str]:
+        """The external-program answer: a flat object of strings, absent keys left out."""
+        return {key: value for key, value in self.model_dump().items() if value is not None}

@@ -1,0 +1,318 @@
+"""File selection: walk folders into entries, apply excludes, and enforce the link policy.
+
+docs/design.md, "Selection" (what is excluded) and "Links". Folders are placed into the
+artifact at an archive path; links are resolved only after every placed folder is known, so "the
+target ends up inside the artifact" has one answer whatever order the folders were walked in.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import posixpath
+import stat
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import pathspec
+
+from ..errors import LinkError, SourceError
+from .entries import DIR_MODE, LINK_MODE, Entry, Excluded, file_entry
+from .filesystem import ObservedFileSystem
+
+# Left out of the function's own files by default, each with the reason
+# `plan` shows. A request's `excludes` come after these, so "!.env.production" opts a file back in.
+DEFAULT_EXCLUDES: tuple[tuple[str, str], ...] = (
+    (".git", "version control data"),
+    (".terraform", "Terraform working data"),
+    (".env*", "likely secret (environment file)"),
+    ("*.pem", "likely secret (key or certificate)"),
+    ("id_rsa*", "likely secret (SSH key)"),
+    (".npmrc", "likely secret (may hold a registry token)"),
+)
+NODE_MODULES_EXCLUDE = ("node_modules", "dependencies come from runtime nodejs, not from files")
+
+
+def is_within(path: str, root: str) -> bool:
+    """True when `path` is `root` or below it (both absolute and normalised)."""
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def arc_join(base: str, name: str) -> str:
+    """Join archive path parts; the artifact root is the empty string."""
+    return f"{base}/{name}" if base else name
+
+
+def arc_relpath(target_arc: str, link_arc: str) -> str:
+    """The relative link target that reaches `target_arc` from the folder holding `link_arc`."""
+    return posixpath.relpath("/" + target_arc, "/" + posixpath.dirname(link_arc))
+
+
+class ExcludeRules:
+    """gitignore-style patterns (pathspec) over archive paths, remembering which pattern matched."""
+
+    def __init__(self, labelled: Sequence[tuple[str, str]]) -> None:
+        self._labels = [label for _, label in labelled]
+        self._patterns = [pattern for pattern, _ in labelled]
+        self._spec = pathspec.GitIgnoreSpec.from_lines(self._patterns)
+
+    @classmethod
+    def build(cls, user: Iterable[str], *, defaults: bool, node_modules: bool) -> ExcludeRules:
+        """Default excludes (own files only) followed by the request's patterns."""
+        labelled: list[tuple[str, str]] = []
+        if node_modules:
+            labelled.append((NODE_MODULES_EXCLUDE[0], f"default: {NODE_MODULES_EXCLUDE[1]}"))
+        if defaults:
+            labelled += [(p, f"default: {why}") for p, why in DEFAULT_EXCLUDES]
+        labelled += [(p, "excludes") for p in user]
+        return cls(labelled)
+
+    def __bool__(self) -> bool:
+        return bool(self._patterns)
+
+    def reason(self, arc: str, is_dir: bool) -> str | None:
+        """Why `arc` is excluded, or None when it is kept."""
+        if not self._patterns:
+            return None
+        result = self._spec.check_file(arc + "/" if is_dir else arc)
+        if not result.include or result.index is None:
+            return None
+        return f"{self._labels[result.index]} pattern {self._patterns[result.index]!r}"
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A real folder whose walked content lands at `arc` in the artifact."""
+
+    real: str
+    arc: str
+
+
+@dataclass(frozen=True)
+class _PendingLink:
+    arc: str
+    path: str
+    placement: Placement
+    rules: ExcludeRules
+    # Real folders being copied in place of links above this one: a target among them is a cycle.
+    copying: tuple[str, ...] = ()
+
+
+@dataclass
+class Collector:
+    """Accumulates entries from placed folders, then resolves their links."""
+
+    fs: ObservedFileSystem
+    allowed_roots: Sequence[str]
+    dereference: bool = False
+    entries: dict[str, Entry] = field(default_factory=dict)
+    excluded: list[Excluded] = field(default_factory=list)
+    placements: list[Placement] = field(default_factory=list)
+    _pending: list[_PendingLink] = field(default_factory=list)
+
+    def add_tree(
+        self,
+        real: str,
+        arc: str,
+        rules: ExcludeRules,
+        *,
+        skip_dirs: frozenset[str] = frozenset(),
+        skip_node_modules: str = "",
+        primary: bool = True,
+        copying: tuple[str, ...] = (),
+    ) -> None:
+        """Walk the real folder `real` into the artifact at `arc`.
+
+        `skip_dirs` are real paths never descended (the output folder). `skip_node_modules` is
+        "root" to skip only the folder's own node_modules (a package's files) or "all" (the
+        function's own files under runtime nodejs, whose dependencies the crawl finds).
+        """
+        placement = Placement(real, arc)
+        if primary:
+            self.placements.append(placement)
+        if arc:
+            self._add(Entry(arc, "dir", DIR_MODE))
+        stack = [(real, arc)]
+        check = rules.reason if rules else None
+        entries = self.entries
+        while stack:
+            folder, folder_arc = stack.pop()
+            for item in _scan(self.fs, folder):
+                name = item.name
+                item_arc = f"{folder_arc}/{name}" if folder_arc else name
+                # DirEntry answers is_symlink/is_dir from the directory listing (d_type), so only
+                # regular files cost a stat.
+                if item.is_symlink():
+                    why = check(item_arc, is_dir=False) if check else None
+                    if why is None or self._dir_link_kept(rules, item_arc, item.path):
+                        self._pending.append(
+                            _PendingLink(item_arc, item.path, placement, rules, copying)
+                        )
+                    else:
+                        self._exclude(item_arc, why)
+                elif item.is_dir(follow_symlinks=False):
+                    if name == "node_modules" and (
+                        skip_node_modules == "all"
+                        or (skip_node_modules == "root" and folder == real)
+                    ):
+                        continue  # dependencies are crawled on their own
+                    if item.path in skip_dirs:
+                        self._exclude(item_arc, "the output folder")
+                        continue
+                    why = check(item_arc, is_dir=True) if check else None
+                    if why:
+                        self._exclude(item_arc, why)
+                        continue
+                    self._add(Entry(item_arc, "dir", DIR_MODE))
+                    stack.append((item.path, item_arc))
+                else:
+                    st = _entry_stat(item)
+                    if not stat.S_ISREG(st.st_mode):
+                        # FIFOs, sockets and devices have no content a function could ship;
+                        # opening a FIFO would hang the build. Listed by `plan`.
+                        self._exclude(item_arc, "not a regular file, folder or link")
+                        continue
+                    why = check(item_arc, is_dir=False) if check else None
+                    if why:
+                        self._exclude(item_arc, why)
+                    elif item_arc in entries:
+                        self._add(file_entry(item_arc, item.path, st))
+                    else:
+                        entries[item_arc] = file_entry(item_arc, item.path, st)
+
+    def add_link(self, arc: str, target: str) -> None:
+        """Store a link as it is (the crawl's pnpm links, `node_modules_link`)."""
+        self._add(Entry(arc=arc, kind="link", mode=LINK_MODE, target=target))
+
+    def resolve_links(self) -> None:
+        """Store each pending link as a link, replace it by its target's content, or fail."""
+        while self._pending:
+            pending = sorted(self._pending, key=lambda p: p.arc)
+            self._pending = []
+            for link in pending:
+                self._resolve(link)
+
+    def _dir_link_kept(self, rules: ExcludeRules, arc: str, path: str) -> bool:
+        # A link to a folder is matched as a folder too, like git matches "dir/" patterns.
+        return self.fs.isdir(path) and rules.reason(arc, is_dir=True) is None
+
+    def _resolve(self, link: _PendingLink) -> None:
+        raw = _readlink(self.fs, link.path)
+        real = _realpath(self.fs, link.path, link.arc, raw)
+        target_arc = self._arc_of(real, link.placement)
+        if target_arc is None and any(is_within(real, p.real) for p in self.placements):
+            # Copying it in would ship what an exclude (or the crawl) deliberately left out.
+            raise LinkError(
+                f"link {link.path} points to {real}, which is excluded from the artifact; "
+                "remove the link or stop excluding its target",
+                link.path,
+                raw,
+            )
+        if target_arc is not None and not self.dereference:
+            self._add(
+                Entry(
+                    arc=link.arc,
+                    kind="link",
+                    mode=LINK_MODE,
+                    target=arc_relpath(target_arc, link.arc),
+                )
+            )
+            return
+        if target_arc is None and not any(is_within(real, root) for root in self.allowed_roots):
+            raise LinkError(
+                f"link {link.path} points to {real}, outside the function and allowed_roots; "
+                "remove the link, or add the folder that holds its target to allowed_roots",
+                link.path,
+                raw,
+            )
+        if self.fs.isdir(real):
+            parent_real = self.fs.realpath(os.path.dirname(link.path))
+            if real in link.copying or is_within(parent_real, real):
+                raise LinkError(
+                    f"link cycle: {link.path} -> {raw} leads back into a folder that contains it",
+                    link.path,
+                    raw,
+                )
+            self.add_tree(real, link.arc, link.rules, primary=False, copying=(*link.copying, real))
+        else:
+            self._add(file_entry(link.arc, real, _stat(self.fs, real)))
+
+    def _arc_of(self, real: str, context: Placement) -> str | None:
+        """Where `real` lies in the artifact, if a placed folder holds it as an entry."""
+        candidates = [context, *sorted(self.placements, key=lambda p: (-len(p.real), p.arc))]
+        for placement in candidates:
+            if is_within(real, placement.real):
+                rel = os.path.relpath(real, placement.real)
+                arc = (
+                    placement.arc
+                    if rel == "."
+                    else arc_join(placement.arc, rel.replace(os.sep, "/"))
+                )
+                if arc in self.entries or arc == placement.arc:
+                    return arc
+        return None
+
+    def _add(self, entry: Entry) -> None:
+        old = self.entries.get(entry.arc)
+        if old is not None and old != entry:
+            if old.kind == entry.kind == "dir":
+                return
+            raise SourceError(
+                f"two different things would be stored at {entry.arc!r} "
+                f"({old.source or old.target or old.kind} and "
+                f"{entry.source or entry.target or entry.kind})",
+                entry.arc,
+            )
+        self.entries[entry.arc] = entry
+
+    def _exclude(self, arc: str, reason: str | None) -> None:
+        self.excluded.append(Excluded(arc, reason or "excluded"))
+
+
+def _scan(fs: ObservedFileSystem, folder: str) -> list[os.DirEntry[str]]:
+    try:
+        return fs.scandir(folder)
+    except PermissionError:
+        raise SourceError(f"cannot read folder {folder}: permission denied", folder) from None
+    except OSError as exc:
+        raise SourceError(f"cannot read folder {folder}: {exc.strerror}", folder) from None
+
+
+def _entry_stat(item: os.DirEntry[str]) -> os.stat_result:
+    try:
+        return item.stat(follow_symlinks=False)
+    except OSError as exc:
+        raise SourceError(f"cannot stat {item.path}: {exc.strerror}", item.path) from None
+
+
+def _stat(fs: ObservedFileSystem, path: str) -> os.stat_result:
+    try:
+        st = fs.stat(path)
+    except OSError as exc:
+        raise SourceError(f"cannot stat {path}: {exc.strerror}", path) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise SourceError(f"{path} is not a regular file, folder or link", path)
+    return st
+
+
+def _readlink(fs: ObservedFileSystem, path: str) -> str:
+    try:
+        return fs.readlink(path)
+    except OSError as exc:
+        raise LinkError(f"cannot read link {path}: {exc.strerror}", path) from None
+
+
+def _realpath(fs: ObservedFileSystem, path: str, arc: str, raw: str) -> str:
+    try:
+        return fs.realpath(path, strict=True)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise LinkError(
+                f"link cycle: {path} -> {raw} never reaches a file", path, raw
+            ) from None
+        raise LinkError(
+            f"dangling link {path} -> {raw} (in the archive: {arc}); "
+            "remove it or create its target",
+            path,
+            raw,
+        ) from None

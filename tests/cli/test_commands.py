@@ -1,0 +1,107 @@
+"""The subcommands build, plan and ensure, and --help (docs/design.md, "The program")."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import (
+    assert_one_line_error,
+    write,
+)
+
+from lambdazip_tf import __version__, cli
+from lambdazip_tf.core.request import Request
+
+
+def test_build_and_request_file(tree: Path, run_cli: Any, tmp_path: Path) -> None:
+    request_file = write(
+        tmp_path / "req.json",
+        json.dumps({"source_dir": str(tree), "output_dir": str(tmp_path / "out"), "layer": False}),
+    )
+    run = run_cli(["build", "--request", str(request_file), "--name", "renamed"])
+    assert run.code == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert Path(data["output_path"]).name.startswith("renamed-")
+    again = run_cli(["build", "--request", str(request_file)])
+    assert json.loads(again.stdout)["content_hash"] == data["content_hash"]
+
+
+def test_build_flags_need_a_source(run_cli: Any) -> None:
+    assert_one_line_error(run_cli(["build"]), "--source-dir")
+
+
+def test_plan_writes_nothing_and_reports_exclusions(
+    tree: Path, run_cli: Any, tmp_path: Path
+) -> None:
+    write(tree / ".env", "SECRET=1")
+    write(tree / "notes.md", "# notes")
+    out = tmp_path / "out"
+    run = run_cli(
+        ["plan", "--source-dir", str(tree), "--output-dir", str(out), "--exclude", "*.md"]
+    )
+    assert run.code == 0, run.stderr
+    assert not out.exists()
+    assert "would be built" in run.stdout
+    assert ".env  (default: likely secret (environment file) pattern '.env*')" in run.stdout
+    assert "notes.md  (excludes pattern '*.md')" in run.stdout
+    assert "f 0644" in run.stdout
+    assert "lib/util.js" in run.stdout
+    built = run_cli(
+        ["build", "--source-dir", str(tree), "--output-dir", str(out), "--exclude", "*.md"]
+    )
+    data = json.loads(built.stdout)
+    listing = sorted(p.name for p in out.iterdir())
+    report = run_cli(
+        ["plan", "--json", "--source-dir", str(tree), "--output-dir", str(out), "--exclude", "*.md"]
+    )
+    plan = json.loads(report.stdout)
+    assert plan["current"] is True
+    assert plan["content_hash"] == data["content_hash"]
+    assert plan["function"]["path"] == data["output_path"]
+    assert {"path": "notes.md", "reason": "excludes pattern '*.md'"} in plan["excluded"]
+    assert sorted(p.name for p in out.iterdir()) == listing  # plan wrote nothing
+    changed = write(tree / "index.js", "changed")
+    assert changed.exists()
+    stale = json.loads(
+        run_cli(
+            [
+                "plan",
+                "--json",
+                "--source-dir",
+                str(tree),
+                "--output-dir",
+                str(out),
+                "--exclude",
+                "*.md",
+            ]
+        ).stdout
+    )
+    assert stale["current"] is False
+    assert stale["content_hash"] != data["content_hash"]
+
+
+def test_help_text_lists_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    top = capsys.readouterr().out
+    for key in Request.model_fields:
+        assert key in top
+    with pytest.raises(SystemExit):
+        cli.main(["build", "--help"])
+    sub = capsys.readouterr().out
+    for key in Request.model_fields:
+        assert (
+            "--"
+            + {
+                "excludes": "exclude",
+                "exclude_packages": "exclude-package",
+                "allowed_roots": "allowed-root",
+            }.get(key, key.replace("_", "-"))
+            in sub
+        )
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    assert capsys.readouterr().out.strip() == f"lambdazip-tf {__version__}"

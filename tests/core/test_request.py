@@ -1,0 +1,61 @@
+"""The request: what Terraform sends, validated in the project's words.
+
+docs/design.md, "The request".
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import (
+    assert_one_line_error,
+    external,
+    write,
+)
+
+
+@pytest.mark.parametrize(
+    ("stdin", "needles"),
+    [
+        ("", ["stdin is empty"]),
+        ("   \n", ["stdin is empty"]),
+        ("{not json", ["not valid JSON", "line 1"]),
+        ('["source_dir", "fn"]', ["must be a JSON object", "an array"]),
+        ('"fn"', ["must be a JSON object", "a string"]),
+        ('{"source_dir": 7}', ["'source_dir' must be a string", "only strings"]),
+        ('{"source_dir": "fn", "layer": true}', ["'layer' must be a string"]),
+        ('{"source_dri": "fn"}', ["unknown request key 'source_dri'", "did you mean 'source_dir'"]),
+        ('{"source_dir": "fn", "zzz": "1"}', ["unknown request key 'zzz'", "valid keys:"]),
+        ("{}", ["'source_dir'", "Field required"]),
+        ('{"source_dir": "fn", "compression_level": "11"}', ["compression_level", "9"]),
+        ('{"source_dir": "fn", "excludes": "[1]"}', ["excludes", "list of strings"]),
+        ('{"source_dir": "fn", "excludes": "*.md"}', ["excludes", "jsonencode"]),
+        ('{"source_dir": "fn", "runtime": "python"}', ["runtime", "nodejs"]),
+        ('{"source_dir": "fn", "node_modules_link": "opt/x"}', ["node_modules_link", "absolute"]),
+        ('{"source_dir": "fn", "name": "../evil"}', ["'name'"]),
+    ],
+)
+def test_bad_requests_fail_with_one_line(
+    tmp_path: Path, run_cli: Any, stdin: str, needles: list[str]
+) -> None:
+    write(tmp_path / "fn" / "index.js", "x")
+    assert_one_line_error(run_cli([], stdin=stdin, cwd=tmp_path), *needles)
+
+
+def test_terraform_style_strings_are_decoded(tree: Path, run_cli: Any) -> None:
+    request = {
+        "source_dir": str(tree),
+        "output_dir": str(tree.parent / "out"),
+        "excludes": json.dumps(["lib/"]),
+        "exclude_packages": json.dumps([]),
+        "layer": "false",
+        "compression_level": "9",
+        "name": "",
+        "symlinks": "preserve",
+    }
+    data = external(run_cli, request).json()
+    assert data["file_count"] == "3"  # lib/util.js excluded
+    assert Path(data["output_path"]).name.startswith("fn-")

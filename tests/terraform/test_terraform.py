@@ -1,0 +1,188 @@
+"""The Terraform module with real Terraform (docs/design.md, "The Terraform module")."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+from helpers import ROOT, lambdazip_exe, sha256_file, write
+from terraform_harness import Terraform, TfRun
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def terraform(tmp_path_factory: pytest.TempPathFactory) -> Terraform:
+    """Terraform with the stand-in hashicorp/external provider in a filesystem mirror."""
+    return Terraform(tmp_path_factory.mktemp("terraform-home"))
+
+
+def node_project(folder: Path) -> Path:
+    """A small Node.js function with one installed dependency (no npm needed)."""
+    write(folder / "package.json", json.dumps({"name": "fn", "dependencies": {"dep": "1"}}))
+    write(folder / "index.js", "exports.handler = async () => require('dep');\n")
+    write(folder / "README.md", "excluded by the root module's excludes\n")
+    dep = folder / "node_modules" / "dep"
+    write(dep / "package.json", json.dumps({"name": "dep", "version": "1.0.0"}))
+    write(dep / "index.js", "module.exports = 'dep';\n")
+    return folder
+
+
+def root_module(workdir: Path, modules: dict[str, str]) -> Path:
+    """A root module calling terraform/ once per (name, extra HCL arguments)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    source = os.path.relpath(ROOT / "terraform", workdir)
+    blocks = []
+    for name, extra in modules.items():
+        blocks.append(
+            f'module "{name}" {{\n  source  = "{source}"\n'
+            f"  program = {json.dumps([lambdazip_exe()])}\n{extra}\n}}\n"
+            f'output "{name}" {{\n  value = {{\n'
+            f"    path    = module.{name}.output_path\n"
+            f"    hash    = module.{name}.output_base64sha256\n"
+            f"    tf_hash = filebase64sha256(module.{name}.output_path)\n"
+            f"    content = module.{name}.content_hash\n"
+            f"    files   = module.{name}.file_count\n  }}\n}}\n"
+        )
+    (workdir / "main.tf").write_text("\n".join(blocks))
+    return workdir
+
+
+def ok(run: TfRun) -> TfRun:
+    """Assert a Terraform command succeeded."""
+    assert run.code == 0, f"exit {run.code}\n{run.stdout}\n{run.stderr}"
+    return run
+
+
+def flat(text: str) -> str:
+    """Terraform wraps long messages; compare with white space folded."""
+    return " ".join(text.split())
+
+
+def outputs(terraform: Terraform, workdir: Path) -> dict[str, dict[str, object]]:
+    """`terraform output -json`, values only."""
+    data = json.loads(ok(terraform(workdir, "output", "-json")).stdout)
+    return {key: value["value"] for key, value in data.items()}
+
+
+def test_apply_then_plan_sees_only_real_changes(terraform: Terraform, tmp_path: Path) -> None:
+    src = node_project(tmp_path / "fn")
+    work = root_module(tmp_path / "root", {"fn": f'  source_dir = "{src}"\n  excludes = ["*.md"]'})
+    ok(terraform(work, "init"))
+    ok(terraform(work, "apply", "-auto-approve"))
+    out = outputs(terraform, work)["fn"]
+    # Terraform's own filebase64sha256() agrees with the module's output.
+    assert out["tf_hash"] == out["hash"]
+    assert Path(str(out["path"])).parent == work / ".lambdazip"
+    with zipfile.ZipFile(str(out["path"])) as zf:
+        assert sorted(zf.namelist()) == [
+            "index.js",
+            "node_modules/",
+            "node_modules/dep/",
+            "node_modules/dep/index.js",
+            "node_modules/dep/package.json",
+            "package.json",
+        ]
+    assert out["files"] == 4
+    assert terraform(work, "plan", "-detailed-exitcode").code == 0
+    write(src / "README.md", "edited, but excluded\n")
+    assert terraform(work, "plan", "-detailed-exitcode").code == 0
+    write(src / "index.js", "exports.handler = async () => 'changed';\n")
+    changed = terraform(work, "plan", "-detailed-exitcode")
+    assert changed.code == 2, changed
+    assert "terraform_data.artifact must be replaced" in changed.stdout
+    ok(terraform(work, "apply", "-auto-approve"))
+    after = outputs(terraform, work)["fn"]
+    assert after["hash"] != out["hash"]
+    assert after["tf_hash"] == after["hash"]
+
+
+def test_saved_plan_applies_on_a_clean_machine_and_refuses_changed_sources(
+    terraform: Terraform, tmp_path: Path
+) -> None:
+    src = node_project(tmp_path / "fn")
+    work = root_module(tmp_path / "root", {"fn": f'  source_dir = "{src}"'})
+    ok(terraform(work, "init"))
+    ok(terraform(work, "plan", "-out=saved.tfplan"))
+    planned = json.loads(ok(terraform(work, "show", "-json", "saved.tfplan")).stdout)
+    planned_out = planned["planned_values"]["outputs"]["fn"]["value"]
+    shutil.rmtree(work / ".lambdazip")  # the CI runner that applies never ran the build
+    ok(terraform(work, "apply", "saved.tfplan"))
+    path = Path(planned_out["path"])
+    assert path.exists()
+    import base64
+    import hashlib
+
+    digest = base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
+    assert digest == planned_out["hash"]  # byte-identical to what was planned
+    # Now a plan whose sources change before it is applied.
+    write(src / "index.js", "exports.handler = async () => 'v2';\n")
+    ok(terraform(work, "plan", "-out=second.tfplan"))
+    write(src / "index.js", "exports.handler = async () => 'v3, after the plan';\n")
+    failed = terraform(work, "apply", "second.tfplan")
+    assert failed.code != 0
+    assert "but the plan expected" in flat(failed.stderr)
+    assert "sources changed between plan and apply" in flat(failed.stderr)
+
+
+def test_a_build_error_reaches_terraform_as_the_tools_line(
+    terraform: Terraform, tmp_path: Path
+) -> None:
+    src = node_project(tmp_path / "fn")
+    shutil.rmtree(src / "node_modules" / "dep")
+    work = root_module(tmp_path / "root", {"fn": f'  source_dir = "{src}"'})
+    ok(terraform(work, "init"))
+    failed = terraform(work, "plan")
+    assert failed.code == 1
+    assert "lambdazip-tf: error: package 'dep' is required by" in flat(failed.stderr)
+    assert "npm install --omit=dev" in flat(failed.stderr)
+
+
+def test_two_instances_share_one_output_folder(terraform: Terraform, tmp_path: Path) -> None:
+    one = node_project(tmp_path / "one")
+    two = node_project(tmp_path / "two")
+    write(two / "extra.js", "module.exports = 2;\n")
+    shared = tmp_path / "shared-out"
+    work = root_module(
+        tmp_path / "root",
+        {
+            "one": f'  source_dir = "{one}"\n  output_dir = "{shared}"',
+            "two": f'  source_dir = "{two}"\n  output_dir = "{shared}"',
+        },
+    )
+    ok(terraform(work, "init"))
+    ok(terraform(work, "apply", "-auto-approve"))
+    out = outputs(terraform, work)
+    assert out["one"]["path"] != out["two"]["path"]
+    for value in out.values():
+        assert value["tf_hash"] == value["hash"]
+        assert Path(str(value["path"])).parent == shared
+    assert sha256_file(str(out["one"]["path"])) != sha256_file(str(out["two"]["path"]))
+
+
+def test_layer_outputs_and_the_layer_check(terraform: Terraform, tmp_path: Path) -> None:
+    src = node_project(tmp_path / "fn")
+    work = root_module(
+        tmp_path / "root",
+        {
+            "fn": f'  source_dir = "{src}"\n  layer = true\n'
+            '  node_modules_link = "/opt/nodejs/node_modules"'
+        },
+    )
+    (work / "layer.tf").write_text(
+        'output "layer" {\n  value = {\n    path = module.fn.layer_output_path\n'
+        "    hash = module.fn.layer_output_base64sha256\n"
+        "    tf_hash = filebase64sha256(module.fn.layer_output_path)\n  }\n}\n"
+    )
+    ok(terraform(work, "init"))
+    ok(terraform(work, "plan", "-out=p.tfplan"))
+    shutil.rmtree(work / ".lambdazip")
+    ok(terraform(work, "apply", "p.tfplan"))
+    layer = outputs(terraform, work)["layer"]
+    assert layer["hash"] == layer["tf_hash"]
+    with zipfile.ZipFile(str(layer["path"])) as zf:
+        assert "nodejs/node_modules/dep/index.js" in zf.namelist()
