@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..core.filesystem import Fact, listing, stat_key
-from .forking import fork_allowed
+from .forking import fork_allowed, fork_child
 
 RACY_NS = 2_000_000_000
 
@@ -114,20 +114,22 @@ def _fork_check(paths: str, keys: bytes, first: int) -> tuple[int, int] | None:
         return None
     try:
         read, write = os.pipe()
-        pid = os.fork()
     except OSError:
         return None
-    if pid == 0:  # the child: answer on the pipe, run nothing else
-        code = 1
-        try:
-            os.close(read)
-            changed = _files_changed(paths, keys, first)
-            data = b"-" if changed is None else struct.pack(f"={len(changed)}q", *changed)
-            while data:
-                data = data[os.write(write, data) :]
-            code = 0
-        finally:
-            os._exit(code)
+
+    def answer() -> None:  # in the child: answer on the pipe, run nothing else
+        os.close(read)
+        changed = _files_changed(paths, keys, first)
+        data = b"-" if changed is None else struct.pack(f"={len(changed)}q", *changed)
+        while data:
+            data = data[os.write(write, data) :]
+
+    try:
+        pid = fork_child(answer)
+    except OSError:
+        os.close(read)
+        os.close(write)
+        return None
     os.close(write)
     return pid, read
 

@@ -5,13 +5,15 @@ selection, and the no-op's split stat check. Each asks `fork_allowed()` first an
 no, does the same work in this process: the same bytes, only slower. No fork on Windows, and
 none on macOS, where CPython documents fork as unsafe because system libraries may hold locks
 or threads that the child does not inherit in a usable state (docs/design.md, "Fast paths").
-Kept free of heavy imports: speculative packing asks before the pool's modules are loaded.
+Kept free of heavy imports: speculative packing asks before the pool's modules are loaded. The
+pool forks through multiprocessing; the other two through `fork_child`.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 
 # Whether this platform forks safely; tests set it to False to take the in-process fallback.
 FORK_SAFE = hasattr(os, "fork") and sys.platform != "darwin"
@@ -40,3 +42,24 @@ def worker_count() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
+
+
+def fork_child(work: Callable[[], object]) -> int:
+    """Fork a child that runs `work` and ends: the child's pid, in this process.
+
+    The child ends with os._exit (0 when `work` returned, 1 when it raised), never returning
+    into the caller's frames: it must not run the parent's code after the fork, flush the
+    parent's buffered output a second time, or let an exception reach the build. OSError when
+    no process can be made.
+    """
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child, which never returns
+        code = 1
+        try:
+            work()
+            code = 0
+        except BaseException:  # nothing a child meets may reach the build: it only exits
+            pass
+        finally:
+            os._exit(code)
+    return pid

@@ -28,6 +28,7 @@ modules are imported, in a few milliseconds, and need nothing but a pipe each wa
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import mmap
 import os
@@ -36,14 +37,14 @@ import signal
 import struct
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any, NamedTuple, NoReturn
+from typing import Any, NamedTuple
 
 from ..core.compress import DEFAULT_LEVEL, Fields, Packed, fields, from_fields, pack_file
 from ..core.filesystem import stat_key
 from ..errors import LambdazipError
 from .database import CACHE_NAME
 from .facts import is_racy
-from .forking import fork_allowed, worker_count
+from .forking import fork_allowed, fork_child, worker_count
 
 log = logging.getLogger(__name__)
 
@@ -239,20 +240,15 @@ def _start(source_dir: str, output_dir: str, level: int) -> SpeculativePacking |
         for share in range(shares):
             job = Share(root, artifacts, level, share, shares)
             result_read, result_write = os.pipe()
+            inherited = (stop_write, result_read, *packing.pipes)
             try:
-                pid = os.fork()
+                pid = fork_child(
+                    functools.partial(_child, job, stop_read, result_write, inherited, progress)
+                )
             except OSError:
                 os.close(result_read)
                 os.close(result_write)
                 raise
-            if pid == 0:  # pragma: no cover - runs in the child, which never returns
-                _child(
-                    job,
-                    stop_read,
-                    result_write,
-                    (stop_write, result_read, *packing.pipes),
-                    progress,
-                )
             os.close(result_write)
             packing.add(pid, result_read)
     except OSError:  # no more processes or descriptors: the build packs everything itself
@@ -276,34 +272,29 @@ class Share(NamedTuple):
 
 def _child(
     job: Share, stop: int, out: int, inherited: tuple[int, ...], progress: mmap.mmap | None
-) -> NoReturn:
-    """Pack this share of the tree until stopped, send the results, and exit (never return)."""
-    try:
-        # Only its stop pipe's read end and its own result pipe's write end stay open: the end
-        # of file on the stop pipe and EPIPE on the result pipe then mean what they should.
-        for fd in inherited:
-            os.close(fd)
-        # The parent's stdout is Terraform's pipe: never hold it open, never write to it. (A
-        # parent started with its standard descriptors closed may have had them reused for
-        # the pipes: those stay.)
-        null = os.open(os.devnull, os.O_RDWR)
-        for fd in {0, 1, 2} - {stop, out}:
-            os.dup2(null, fd)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        # Below the build's own priority: on a busy core the build's selection goes first,
-        # and speculative packing takes what is left.
-        os.nice(10)
-        os.set_blocking(stop, False)
-        packed = _pack_share(job, stop, progress)
-        sent = {path: (e.key, e.started_ns, fields(e.packed)) for path, e in packed.items()}
-        data = pickle.dumps(sent, protocol=pickle.HIGHEST_PROTOCOL)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(out, view) :]
-    except BaseException:  # nothing a child meets may reach the build: it only exits
-        pass
-    finally:
-        os._exit(0)
+) -> None:
+    """In the child: pack this share of the tree until stopped, and send the results."""
+    # Only its stop pipe's read end and its own result pipe's write end stay open: the end
+    # of file on the stop pipe and EPIPE on the result pipe then mean what they should.
+    for fd in inherited:
+        os.close(fd)
+    # The parent's stdout is Terraform's pipe: never hold it open, never write to it. (A
+    # parent started with its standard descriptors closed may have had them reused for
+    # the pipes: those stay.)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in {0, 1, 2} - {stop, out}:
+        os.dup2(null, fd)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # Below the build's own priority: on a busy core the build's selection goes first,
+    # and speculative packing takes what is left.
+    os.nice(10)
+    os.set_blocking(stop, False)
+    packed = _pack_share(job, stop, progress)
+    sent = {path: (e.key, e.started_ns, fields(e.packed)) for path, e in packed.items()}
+    data = pickle.dumps(sent, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(out, view) :]
 
 
 def _pack_share(job: Share, stop: int, progress: mmap.mmap | None = None) -> dict[str, Speculated]:
