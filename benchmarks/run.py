@@ -2,10 +2,10 @@
 
 The tree is benchmarks/app: a realistic production dependency set installed with `npm ci --omit=dev`
 from its committed lockfile (about 24,000 files). Every figure is the median of several rounds, and
-zip is timed on the same tree in the same rounds, because this machine is noisy; only ratios are
-compared with the targets of issue 5. The tool runs as Terraform runs it: the console script in
-external-program mode, a new process each time. Nothing is written into the repository except the
-app's node_modules.
+zip is timed on the same tree in the same rounds, because the machine is noisy; only ratios are
+compared with the targets (docs/performance.md). The tool runs as Terraform runs it: the console
+script in external-program mode, a new process each time. Nothing is written into the repository
+except the app's node_modules.
 
 Each round also times the floor of a cold build (benchmarks/floor.py): starting Python, walking the
 tree and the per-file work the design requires (read, sha256, crc32, deflate) on all
@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -49,37 +49,33 @@ class Timed(NamedTuple):
 
     seconds: float
     cpu: float
-    rss: int  # MB, the largest single process waited for so far
+    rss: int  # MB, the largest single process of the run (the tool, its workers)
     stdout: str
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _timed(cmd: list[str], cwd: Path, stdin: str | None = None) -> Timed:
     """Run `cmd` and measure it."""
-    # RUSAGE_CHILDREN counts every descendant waited for, workers included (the tool waits for
-    # its pool), so the difference is the CPU the run's whole process tree used.
-    cpu = _cpu()
     start = time.perf_counter()
     proc = subprocess.Popen(
-        cmd,
-        cwd=cwd,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        cmd, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    out, err = proc.communicate(stdin)
-    elapsed = time.perf_counter() - start
-    # ru_maxrss of RUSAGE_CHILDREN: the largest RSS of any process waited for so far (the tool,
-    # its workers, zip). Cold builds run first in a round and are the largest, so this is theirs.
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    with ThreadPoolExecutor(2) as readers:
+        out = readers.submit(proc.stdout.read)
+        err = readers.submit(proc.stderr.read)
+        proc.stdin.write((stdin or "").encode())
+        proc.stdin.close()
+        # wait4 rather than the children's rusage of this process: it is this run's alone
+        # (the tool and the workers it waited for), not the largest of everything run so far,
+        # npm's install included.
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        stdout, stderr = out.result().decode(), err.result().decode()
     if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed: {err.strip()}")
-    return Timed(elapsed, _cpu() - cpu, rss, out)
+        raise SystemExit(f"{' '.join(cmd)} failed: {stderr.strip()}")
+    cpu = usage.ru_utime + usage.ru_stime
+    return Timed(elapsed, cpu, usage.ru_maxrss // 1024, stdout)
 
 
 def _tree_stats(app: Path) -> tuple[int, int]:
