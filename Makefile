@@ -12,7 +12,7 @@ RUN    := $(BIN)/lambdazip-tf
 BYTECODE := $(BIN)/python -m compileall -q lambdazip_tf
 EXAMPLES := examples
 
-.PHONY: demo test lint plan bench install install-test tools examples clean
+.PHONY: demo test lint plan bench bench-choices install install-test tools examples clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,11 @@ test: install-test tools lint
 bench: install
 	$(BYTECODE)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+# The measurements behind the deflater, the default level and worker processes (needs the tree
+# `make bench` installs).
+bench-choices: install
+	$(BIN)/python -m benchmarks.choices $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache $(EXAMPLES)/*/.lambdazip
