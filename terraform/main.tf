@@ -1,8 +1,8 @@
 locals {
   output_dir = coalesce(var.output_dir, "${path.root}/.lambdazip")
 
-  # The request of DESIGN 3. The external data source takes a map of strings, so lists are
-  # jsonencode()d and unset keys left out. Paths are made absolute: the program and the
+  # The request (docs/design.md, "The request"). The external data source takes a map of
+  # strings, so lists are jsonencode()d and unset keys left out. Paths are made absolute: the program and the
   # provisioner may run from another folder than the one the paths were written for.
   request = { for key, value in {
     source_dir               = abspath(var.source_dir)
@@ -31,7 +31,7 @@ data "external" "build" {
 
 # The apply-time check. A saved plan may be applied on another machine, or after the artifact was
 # deleted: `ensure` rebuilds it if it is missing or stale, then fails unless its sha256 is the one
-# the plan recorded (DESIGN 8).
+# the plan recorded (docs/design.md, "The Terraform module").
 resource "terraform_data" "artifact" {
   triggers_replace = [local.result.content_hash]
 

@@ -1,4 +1,4 @@
-# One variable per request key of lambdazip-tf (DESIGN 3), plus `program`.
+# One variable per request key of lambdazip-tf (docs/design.md, "The request"), plus `program`.
 # A test keeps these, the request model and README.md in step.
 
 variable "source_dir" {

@@ -1,0 +1,44 @@
+"""The repository explains itself: every section of docs/design.md that code cites exists."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from helpers import ROOT
+
+CITATION = re.compile(r'docs/design\.md, ((?:"[^"]+"(?:,| and|)\s*)+)\)')
+
+
+def _sections() -> set[str]:
+    text = (ROOT / "docs" / "design.md").read_text()
+    return {line[3:].strip() for line in text.splitlines() if line.startswith("## ")}
+
+
+def test_every_cited_section_of_the_design_exists() -> None:
+    sections = _sections()
+    cited: dict[str, set[str]] = {}
+    for folder, pattern in (("lambdazip_tf", "*.py"), ("tests", "*.py"), ("terraform", "*.tf")):
+        for path in (ROOT / folder).rglob(pattern):
+            text = " ".join(path.read_text().split())  # citations may wrap across lines
+            for match in CITATION.finditer(text):
+                for name in re.findall(r'"([^"]+)"', match.group(1)):
+                    cited.setdefault(name, set()).add(str(path.relative_to(ROOT)))
+    assert len(cited) >= 10, cited  # the pattern finds the citations
+    missing = {name: where for name, where in cited.items() if name not in sections}
+    assert not missing
+
+
+def test_nothing_cites_a_document_outside_the_repository() -> None:
+    outside = re.compile(r"\bDESIGN \d|\bissue \d+\b|STYLE\.md|shared/DESIGN")
+    for folder in ("lambdazip_tf", "tests", "benchmarks", "docs", "terraform", "examples"):
+        for path in (ROOT / folder).rglob("*"):
+            own = path == Path(__file__).resolve()
+            if (
+                path.suffix in (".py", ".md", ".tf")
+                and "node_modules" not in path.parts
+                and not own
+            ):
+                found = outside.findall(path.read_text())
+                assert not found, (path, found)
+    assert not outside.findall((ROOT / "README.md").read_text())
