@@ -65,10 +65,3 @@ def content_hash(entries: Iterable[Entry], digests: Mapping[str, str], options: 
             what = ""
         lines.append(manifest_line(entry.zip_name, entry.kind, entry.mode, what))
     return manifest_hash(lines, options)
-
-
-def combined_hash(function: str, layer: str | None) -> str:
-    """The content hash of a request: the function's, combined with the layer's if any."""
-    if layer is None:
-        return function
-    return hashlib.sha256(f"{function}:{layer}".encode()).hexdigest()

@@ -1,13 +1,12 @@
 """Where every member of a written zip lies: what lets a later build reuse or patch it.
 
 The writer fills an index as it writes (archive.py); the speed layer stores it with the
-artifact, copies unchanged records out of the zip through it, and patches changed members in
-(docs/design.md, "Fast paths").
+artifact (speed/cache.py), copies unchanged records out of the zip through it, and patches
+changed members in (docs/design.md, "Fast paths").
 """
 
 from __future__ import annotations
 
-import marshal
 import stat
 from array import array
 
@@ -15,12 +14,7 @@ from .contenthash import manifest_line
 from .entries import Kind
 from .zipformat import Record
 
-# marshal's version 2 for every blob the cache stores: later versions track shared objects,
-# which makes dumping a blob whose strings the build still references much slower, and loading
-# too. marshal reads any version.
-MARSHAL_VERSION = 2
-
-_COLUMNS = ("modes", "starts", "cdpos", "crc", "size", "csize", "method")
+COLUMNS = ("modes", "starts", "cdpos", "crc", "size", "csize", "method")  # the integer ones
 
 
 class ZipIndex:
@@ -59,7 +53,7 @@ class ZipIndex:
     @classmethod
     def empty(cls) -> ZipIndex:
         """An index with no members, for a writer to fill."""
-        return cls([], [], *(array("q") for _ in _COLUMNS))
+        return cls([], [], *(array("q") for _ in COLUMNS))
 
     def append(
         self,
@@ -84,35 +78,12 @@ class ZipIndex:
         self.csize.append(csize)
         self.method.append(method)
 
-    def encode(self) -> bytes:
-        """The index as the cache stores it."""
-        data = {name: getattr(self, name).tobytes() for name in _COLUMNS}
-        names, held = "\0".join(self.names), "\0".join(self.held)
-        return marshal.dumps({"names": names, "held": held, **data}, MARSHAL_VERSION)
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ZipIndex):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
 
-    @classmethod
-    def decode(cls, blob: bytes) -> ZipIndex:
-        """The index saved by `encode`; ValueError when it is not one."""
-        try:
-            data = marshal.loads(blob)
-            names = data["names"].split("\0") if data["names"] else []
-            held = data["held"].split("\0") if data["held"] else []
-            columns = []
-            for name in _COLUMNS:
-                column = array("q")
-                column.frombytes(data[name])
-                columns.append(column)
-        except (EOFError, TypeError, KeyError, AttributeError) as exc:
-            raise ValueError(f"not a zip index: {exc}") from None
-        index = cls(names, held, *columns)
-        count = len(names)
-        if not (
-            len(held) == count
-            and all(len(c) == count for c in columns[:1] + columns[3:])
-            and len(index.starts) == len(index.cdpos) == count + 1
-        ):
-            raise ValueError("not a zip index: its columns disagree")
-        return index
+    __hash__ = None  # type: ignore[assignment]  # mutable: patched in place
 
     def records(self) -> dict[str, Record]:
         """Each member by archive path."""
@@ -153,5 +124,5 @@ class ZipIndex:
         return ZipIndex(
             list(self.names),
             list(self.held),
-            *(array("q", getattr(self, n)) for n in _COLUMNS),
+            *(array("q", getattr(self, n)) for n in COLUMNS),
         )

@@ -27,18 +27,18 @@ import marshal
 import os
 import sqlite3
 import time
+from array import array
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from ..core.filesystem import StatKey
-from ..core.zipindex import MARSHAL_VERSION, ZipIndex
-from .database import CACHE_NAME, Database, disabled
+from ..core.zipindex import COLUMNS, ZipIndex
+from .database import KEEP_RECENT_NS, MARSHAL_VERSION, Database
 from .facts import is_racy, zip_key
 
 log = logging.getLogger(__name__)
 
 DEFAULT_STORE_LIMIT = 512 * 1024 * 1024  # LAMBDAZIP_CACHE_MAX_MB overrides
-KEEP_RECENT_NS = 3600 * 1_000_000_000  # never prune an artifact used in the last hour
 SNAPSHOTS_KEPT = 64  # most recently used requests whose fast path is remembered
 
 _FileRow = tuple[int, int, int, int, int, str, int]
@@ -198,7 +198,7 @@ class Cache:
             try:
                 if zip_key(os.stat(path)) != (size, mtime_ns, ino):
                     continue
-                return Previous(path, (size, mtime_ns, ino), ZipIndex.decode(blob))
+                return Previous(path, (size, mtime_ns, ino), decode_index(blob))
             except (OSError, ValueError):
                 continue
         return None
@@ -210,7 +210,7 @@ class Cache:
         ):
             if (size, mtime_ns, ino) == key:
                 try:
-                    return ZipIndex.decode(blob)
+                    return decode_index(blob)
                 except ValueError:
                     return None
         return None
@@ -234,7 +234,7 @@ class Cache:
             level,
             stamp,
             time.time_ns(),
-            index.encode(),
+            encode_index(index),
         )
         self._artifacts.append(row)
         if self._db.in_batch:
@@ -322,40 +322,32 @@ class Cache:
             log.warning("cache write failed (%s); the next run takes the full path", exc)
 
 
-def read_snapshot(folder: str, key: str) -> tuple[Any, int, Any] | None:
-    """(data, used_ns, update) of a request's snapshot, read without writing anything (None:
-    no cache or no snapshot). sqlite3.Error propagates: the fast path then declines."""
-    database = os.path.join(folder, CACHE_NAME)
-    if disabled() or not os.path.isfile(database):
-        return None
-    db = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
-    try:
-        row = db.execute(
-            "SELECT s.data, s.used_ns, u.data FROM snapshots s "
-            "LEFT JOIN snapshot_updates u ON u.key = s.key WHERE s.key = ?",
-            (key,),
-        ).fetchone()
-    finally:
-        db.close()
-    return None if row is None else (row[0], row[1], row[2])
+def encode_index(index: ZipIndex) -> bytes:
+    """An artifact's index as the member store keeps it."""
+    data = {name: getattr(index, name).tobytes() for name in COLUMNS}
+    names, held = "\0".join(index.names), "\0".join(index.held)
+    return marshal.dumps({"names": names, "held": held, **data}, MARSHAL_VERSION)
 
 
-def mark_used(folder: str, key: str, artifacts: list[str], used_ns: int) -> None:
-    """Keep what a fast path answered from being pruned: at most one write in 15 minutes."""
-    if time.time_ns() - used_ns <= KEEP_RECENT_NS // 4:
-        return
+def decode_index(blob: bytes) -> ZipIndex:
+    """The index saved by `encode_index`; ValueError when it is not one."""
     try:
-        db = sqlite3.connect(os.path.join(folder, CACHE_NAME), timeout=5, isolation_level=None)
-        try:
-            now = time.time_ns()
-            db.execute("BEGIN IMMEDIATE")
-            db.executemany(
-                "UPDATE artifacts SET used_ns = ? WHERE path = ?",
-                [(now, path) for path in artifacts],
-            )
-            db.execute("UPDATE snapshots SET used_ns = ? WHERE key = ?", (now, key))
-            db.execute("COMMIT")
-        finally:
-            db.close()
-    except sqlite3.Error as exc:
-        log.debug("could not mark artifacts as used: %s", exc)
+        data = marshal.loads(blob)
+        names = data["names"].split("\0") if data["names"] else []
+        held = data["held"].split("\0") if data["held"] else []
+        columns = []
+        for name in COLUMNS:
+            column = array("q")
+            column.frombytes(data[name])
+            columns.append(column)
+    except (EOFError, TypeError, KeyError, AttributeError) as exc:
+        raise ValueError(f"not a zip index: {exc}") from None
+    index = ZipIndex(names, held, *columns)
+    count = len(names)
+    if not (
+        len(held) == count
+        and all(len(c) == count for c in columns[:1] + columns[3:])
+        and len(index.starts) == len(index.cdpos) == count + 1
+    ):
+        raise ValueError("not a zip index: its columns disagree")
+    return index

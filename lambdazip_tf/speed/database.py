@@ -4,7 +4,8 @@ One SQLite file in the output folder. SQLite (stdlib) rather than files of our o
 gives what the cache needs without hand-written locking: every write is one transaction (a
 killed build leaves the previous state), concurrent builds sharing an output folder serialise
 on its lock, and a corrupt or foreign database is detected and rebuilt from nothing. Every
-failure degrades to "no cache", with one warning line.
+failure degrades to "no cache", with one warning line. The fast paths read and touch a
+snapshot here directly (`read_snapshot`, `mark_used`), without the cache's other machinery.
 """
 
 from __future__ import annotations
@@ -13,17 +14,19 @@ import contextlib
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..core.compress import DEFLATER
-
 log = logging.getLogger(__name__)
 
 CACHE_NAME = ".lambdazip-cache.sqlite3"
-# Stored members are libdeflate's bytes: another deflater must start a new cache, not mix in.
-SCHEMA = f"lambdazip-tf cache 8 ({DEFLATER})"
+KEEP_RECENT_NS = 3600 * 1_000_000_000  # never prune an artifact used in the last hour
+# marshal's version 2 for every blob the cache stores: later versions track shared objects,
+# which makes dumping a blob whose strings the build still references much slower, and loading
+# too. marshal reads any version.
+MARSHAL_VERSION = 2
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -37,6 +40,15 @@ CREATE TABLE IF NOT EXISTS snapshots (
     key TEXT PRIMARY KEY, data BLOB NOT NULL, used_ns INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS snapshot_updates (key TEXT PRIMARY KEY, data BLOB NOT NULL)
 """
+
+
+def _schema() -> str:
+    """The cache's schema: stored members are libdeflate's bytes, so another deflater must
+    start a new cache, not mix in."""
+    # Imported here: the fast paths read snapshots through this module without the deflater.
+    from ..core.compress import DEFLATER  # noqa: PLC0415
+
+    return f"lambdazip-tf cache 8 ({DEFLATER})"
 
 
 def disabled() -> bool:
@@ -87,14 +99,15 @@ class Database:
         # The rollback journal, not WAL: in WAL mode even a reader creates -wal and -shm files,
         # and `plan` must write nothing.
         db.execute("PRAGMA journal_mode=DELETE")
+        schema = _schema()
         with _transaction(db):
             for statement in _TABLES.split(";"):
                 if statement.strip():
                     db.execute(statement)
             row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if row is None:
-                db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA,))
-            elif row[0] != SCHEMA:
+                db.execute("INSERT INTO meta VALUES ('schema', ?)", (schema,))
+            elif row[0] != schema:
                 raise sqlite3.DatabaseError(f"cache written by another version ({row[0]})")
         return db
 
@@ -181,3 +194,42 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+def read_snapshot(folder: str, key: str) -> tuple[Any, int, Any] | None:
+    """(data, used_ns, update) of a request's snapshot, read without writing anything (None:
+    no cache or no snapshot). sqlite3.Error propagates: the fast path then declines."""
+    database = os.path.join(folder, CACHE_NAME)
+    if disabled() or not os.path.isfile(database):
+        return None
+    db = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
+    try:
+        row = db.execute(
+            "SELECT s.data, s.used_ns, u.data FROM snapshots s "
+            "LEFT JOIN snapshot_updates u ON u.key = s.key WHERE s.key = ?",
+            (key,),
+        ).fetchone()
+    finally:
+        db.close()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def mark_used(folder: str, key: str, artifacts: list[str], used_ns: int) -> None:
+    """Keep what a fast path answered from being pruned: at most one write in 15 minutes."""
+    if time.time_ns() - used_ns <= KEEP_RECENT_NS // 4:
+        return
+    try:
+        db = sqlite3.connect(os.path.join(folder, CACHE_NAME), timeout=5, isolation_level=None)
+        try:
+            now = time.time_ns()
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany(
+                "UPDATE artifacts SET used_ns = ? WHERE path = ?",
+                [(now, path) for path in artifacts],
+            )
+            db.execute("UPDATE snapshots SET used_ns = ? WHERE key = ?", (now, key))
+            db.execute("COMMIT")
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        log.debug("could not mark artifacts as used: %s", exc)

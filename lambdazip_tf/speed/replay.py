@@ -21,7 +21,7 @@ import time
 from typing import Any, NamedTuple
 
 from ..core.outputs import result_strings
-from .cache import mark_used, read_snapshot
+from .database import mark_used, read_snapshot
 from .facts import artifact_key, changed_files
 from .snapshot import RequestKey, artifacts_of, decode
 

@@ -18,13 +18,15 @@ import marshal
 import os
 import struct
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._version import __version__
-from ..core.contenthash import ByteOptions
 from ..core.outputs import ArtifactFacts, Naming, output_folder
-from ..core.zipindex import MARSHAL_VERSION
+from .database import MARSHAL_VERSION
 from .facts import artifact_key, pack_files, racy_facts, trusted_keys
+
+if TYPE_CHECKING:  # the fast path loads this module without the content hash's
+    from ..core.contenthash import ByteOptions
 
 SNAPSHOT_FORMAT = "7"
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -63,7 +63,7 @@ def test_a_patched_zip_is_the_zip_written_from_scratch(tmp_path: Path) -> None:
     fresh = (tmp_path / "fresh.zip").read_bytes()
     assert (tmp_path / "patched.zip").read_bytes() == fresh
     assert written.size == len(fresh)
-    assert written.members.encode() == expected_index.encode()
+    assert written.members == expected_index
     digests = {e.source: m.key for e, m in changed.values() if e.source and m.key}
     for e in after:
         if e.kind == "file" and e.source not in digests:
