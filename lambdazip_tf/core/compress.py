@@ -7,7 +7,7 @@ exactly, not from the stdlib's zlib (docs/design.md, "The zip"):
   distributions ship zlib-ng in its place, whose bytes differ), so its output is not the same on
   every machine. libdeflate's output depends only on its version, and its only CPU-specific
   code in compression fills and shifts the matchfinder's tables or computes the crc32: results
-  that cannot differ. `_check_deflater` refuses a `deflate` module that writes other bytes.
+  that cannot differ. `check_deflater` refuses a `deflate` module that writes other bytes.
 - Speed: it deflates node_modules' many small files in well under half of zlib's time at the
   same level, for a fraction of a percent more bytes (docs/performance.md).
 
@@ -38,7 +38,7 @@ DEFAULT_LEVEL = 6  # the request's default: the size of `zip -6` (docs/performan
 
 # What libdeflate 1.26 makes of _SAMPLES at level 6 (sha256 over the outputs). Another version
 # writes other bytes for the same content hash (1.14 does for the two short ones, as for 40% of
-# the benchmark tree's files), so it is refused rather than used (_check_deflater).
+# the benchmark tree's files), so it is refused rather than used (check_deflater).
 _SAMPLES = (
     b'{\n\t"root": true,\n\n\t"extends": "@ljharb",\n\n\t"rules": {\n\t\t"func-name-matching": 0,'
     b'\n\t\t"new-cap": [2, {"capIsNewExceptions": ["GetIntrinsic"]}]\n\t}\n}\n',
@@ -79,7 +79,8 @@ def from_fields(sent: Fields) -> Packed:
 
 
 @functools.cache  # once per process, and again after a failure
-def _check_deflater() -> None:
+def check_deflater() -> None:
+    """Refuse, with an InstallError line, a `deflate` module that does not write 1.26's bytes."""
     digest = hashlib.sha256()
     for sample in _SAMPLES:
         digest.update(deflate.deflate_compress(sample, 6))
@@ -130,7 +131,7 @@ def pack_file(path: str, size: int, level: int) -> Packed:
     crc = deflate.crc32(data)
     if not level:
         return Packed(sha, crc, size, STORED, data)
-    _check_deflater()
+    check_deflater()
     return Packed(sha, crc, size, DEFLATED, deflate.deflate_compress(data, level))
 
 

@@ -81,7 +81,7 @@ def test_another_libdeflate_is_refused_with_one_line(
 ) -> None:
     # Any other deflater stands in for a `deflate` module built against another libdeflate: its
     # bytes differ, so the same content hash would name different zips on different machines.
-    compress._check_deflater.cache_clear()
+    compress.check_deflater.cache_clear()
     monkeypatch.setattr(
         compress.deflate, "deflate_compress", lambda data, level: zlib.compress(data, level, -15)
     )
@@ -94,11 +94,11 @@ def test_another_libdeflate_is_refused_with_one_line(
     assert "does not write libdeflate 1.26's bytes" in run.stderr
     assert "--only-binary :all: deflate==0.9.0" in run.stderr
     assert not list((tmp_path / "out").glob("*.zip"))
-    compress._check_deflater.cache_clear()
+    compress.check_deflater.cache_clear()
 
 
 def test_the_installed_deflater_passes_its_check() -> None:
-    compress._check_deflater()
+    compress.check_deflater()
 
 
 def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
