@@ -41,7 +41,7 @@ variable "runtime" {
 }
 
 variable "excludes" {
-  description = "Extra gitignore-style patterns over archive paths, after the defaults (.git, .terraform, .env*, *.pem, id_rsa*, .npmrc); a leading ! re-includes."
+  description = "Extra gitignore-style patterns over archive paths, after the defaults (.git, .terraform, .env*, *.pem, id_rsa*, .npmrc, and Terraform's state, lock, plan, variables, crash and override files); a leading ! re-includes."
   type        = list(string)
   default     = []
 }

@@ -29,6 +29,21 @@ DEFAULT_EXCLUDES: tuple[tuple[str, str], ...] = (
     ("*.pem", "likely secret (key or certificate)"),
     ("id_rsa*", "likely secret (SSH key)"),
     (".npmrc", "likely secret (may hold a registry token)"),
+    # Terraform's own files, for a function kept next to its main.tf (source_dir = path.module):
+    # state, saved plans and variables hold secrets, and state changes on every apply, so a zip
+    # that held it would never settle.
+    ("terraform.tfstate*", "Terraform state (may hold secrets)"),
+    (".terraform.tfstate.lock.info", "Terraform state lock"),
+    (".terraform.lock.hcl", "Terraform dependency lock file"),
+    ("*.tfplan", "Terraform saved plan (may hold secrets)"),
+    ("*.tfvars", "Terraform variables (may hold secrets)"),
+    ("*.tfvars.json", "Terraform variables (may hold secrets)"),
+    ("crash.log", "Terraform crash log"),
+    ("crash.*.log", "Terraform crash log"),
+    ("override.tf", "Terraform override file"),
+    ("override.tf.json", "Terraform override file"),
+    ("*_override.tf", "Terraform override file"),
+    ("*_override.tf.json", "Terraform override file"),
 )
 NODE_MODULES_EXCLUDE = ("node_modules", "dependencies come from runtime nodejs, not from files")
 

@@ -230,3 +230,40 @@ def test_non_utf8_names_are_refused_and_long_names_work(tmp_path: Path, run_cli:
     with open(bad, "wb") as f:
         f.write(b"latin-1 name")
     assert_one_line_error(external(run_cli, request), "not valid UTF-8", "caf")
+
+
+TERRAFORM_FILES = [
+    "terraform.tfstate",
+    "terraform.tfstate.backup",
+    ".terraform.tfstate.lock.info",
+    ".terraform.lock.hcl",
+    "prod.tfplan",
+    "terraform.tfvars",
+    "secrets.auto.tfvars.json",
+    "crash.log",
+    "crash.1700000000.log",
+    "override.tf",
+    "override.tf.json",
+    "dev_override.tf",
+    "env/dev_override.tf.json",
+]
+
+
+def test_terraforms_own_files_are_never_zipped_and_plan_says_why(
+    tree: Path, run_cli: Any, tmp_path: Path
+) -> None:
+    for name in TERRAFORM_FILES:
+        write(tree / name, "{}")
+    write(tree / "main.tf", 'module "fn" {}\n')  # configuration holds no secrets: it ships
+    names = set(manifest(build_ok(run_cli, tree)["output_path"]))
+    assert not {name for name in TERRAFORM_FILES if name in names}
+    assert "main.tf" in names
+    report = run_cli(["plan", "--json", "--source-dir", str(tree), "--output-dir", str(tmp_path)])
+    reasons = {x["path"]: x["reason"] for x in json.loads(report.stdout)["excluded"]}
+    assert reasons["terraform.tfstate"] == (
+        "default: Terraform state (may hold secrets) pattern 'terraform.tfstate*'"
+    )
+    assert reasons["prod.tfplan"].startswith("default: Terraform saved plan")
+    assert set(TERRAFORM_FILES) <= set(reasons)
+    again = build_ok(run_cli, tree, excludes=["!terraform.tfvars"])  # opted back in
+    assert "terraform.tfvars" in manifest(again["output_path"])

@@ -186,3 +186,31 @@ def test_layer_outputs_and_the_layer_check(terraform: Terraform, tmp_path: Path)
     assert layer["hash"] == layer["tf_hash"]
     with zipfile.ZipFile(str(layer["path"])) as zf:
         assert "nodejs/node_modules/dep/index.js" in zf.namelist()
+
+
+def test_a_function_beside_its_main_tf_ships_no_terraform_files_and_settles(
+    terraform: Terraform, tmp_path: Path
+) -> None:
+    """source_dir = path.module: the state, lock file and saved plans live in the function's
+    folder; each apply changes the state, which must neither ship nor change the zip."""
+    work = node_project(tmp_path / "root")
+    (work / "main.tf").write_text(
+        f'module "fn" {{\n  source  = "{os.path.relpath(ROOT / "terraform", work)}"\n'
+        f"  program = {json.dumps([lambdazip_exe()])}\n"
+        "  source_dir = path.module\n"
+        '  excludes = ["*.md"]\n}\n'
+        'output "path" {\n  value = module.fn.output_path\n}\n'
+    )
+    ok(terraform(work, "init"))
+    ok(terraform(work, "plan", "-out=first.tfplan"))
+    ok(terraform(work, "apply", "first.tfplan"))
+    assert (work / "terraform.tfstate").exists()
+    path = outputs(terraform, work)["path"]
+    with zipfile.ZipFile(str(path)) as zf:
+        names = set(zf.namelist())
+    assert "main.tf" in names and "index.js" in names
+    assert not {n for n in names if "tfstate" in n or n.endswith((".tfplan", ".lock.hcl"))}
+    assert not {n for n in names if n.startswith((".terraform/", ".lambdazip/"))}
+    for _ in range(2):  # each apply rewrites the state: the plan after it is still empty
+        assert terraform(work, "plan", "-detailed-exitcode").code == 0
+        ok(terraform(work, "apply", "-auto-approve"))
