@@ -9,14 +9,20 @@ for the next run's fast paths (speed/snapshot.py).
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
 import logging
+import os
 import threading
 import time
 from array import array
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from .core.filesystem import ObservedFileSystem
 from .core.layout import Layout, build_layout, check_output_dir, resolve_context
@@ -28,6 +34,8 @@ from .errors import OutputError
 from .speed import artifact, snapshot
 from .speed.cache import Cache
 from .speed.pool import Packer
+from .speed.replay import fast_answer
+from .speed.snapshot import RequestKey
 from .speed.speculative import SpeculativePacking
 
 log = logging.getLogger(__name__)
@@ -180,26 +188,102 @@ def build_from(request: Request, cwd: Path | None = None) -> Result:
     return build(request, cwd).result()
 
 
+class Ensured(NamedTuple):
+    """What `ensure` found: the function zip's path and base64 sha256, and how it got there."""
+
+    path: str
+    base64sha256: str
+    current: bool  # False: (re)built by this run
+
+
 def ensure(
     request: Request,
     expect_b64: str,
     expect_layer_b64: str | None = None,
     cwd: Path | None = None,
     *,
+    key: RequestKey | None = None,
     output_dir: str | None = None,
-    speculative: SpeculativePacking | None = None,
+    speculative: Callable[[], AbstractContextManager[SpeculativePacking | None]] | None = None,
     hold: Hold = _nothing,
-) -> Outcome:
-    """Rebuild when missing or stale, then check the artifacts are the ones that were planned."""
-    outcome = build(request, cwd, output_dir=output_dir, speculative=speculative, hold=hold)
-    fn, layer = outcome.function, outcome.layer
+) -> Ensured:
+    """The apply-time check: rebuild when missing or stale, then make sure the bytes on disk are
+    the ones that were planned.
+
+    With `key` (the request as the data source sent it), the data source's snapshot answers
+    first (the fast paths): an unchanged tree is checked with a stat per file, a changed one
+    patched. Either way the artifacts' bytes are hashed: a file changed in place, its size and
+    mtime kept, is rebuilt, and a rebuild that still differs from what it recorded fails.
+    `speculative` starts speculative packing for a full build.
+    """
+    answer = fast_answer(key) if key is not None else None
+    if answer is not None:
+        result, current = answer.result, answer.current
+    else:
+        result, current = _built(request, cwd, output_dir, speculative, hold)
+    if not _on_disk(result):
+        # The cache's record matched the file's size, mtime and inode, not its bytes: remove it
+        # so that the build below cannot take it for current.
+        for path in _paths(result):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        log.warning(
+            "%s changed on disk since it was built; building it again", result["output_path"]
+        )
+        result, current = _built(request, cwd, output_dir, speculative, hold)
+        if not _on_disk(result):
+            raise OutputError(
+                f"{result['output_path']} does not hold the bytes its build wrote, even after "
+                "building it again; is something else writing to the output folder?",
+                result["output_path"],
+            )
+    layer = result.get("layer_output_path")
     check_planned(
-        (fn.path, fn.base64sha256),
-        None if layer is None else (layer.path, layer.base64sha256),
+        (result["output_path"], result["output_base64sha256"]),
+        None if layer is None else (layer, result["layer_output_base64sha256"]),
         expect_b64,
         expect_layer_b64,
     )
-    return outcome
+    return Ensured(result["output_path"], result["output_base64sha256"], current)
+
+
+def _built(
+    request: Request,
+    cwd: Path | None,
+    output_dir: str | None,
+    speculative: Callable[[], AbstractContextManager[SpeculativePacking | None]] | None,
+    hold: Hold,
+) -> tuple[dict[str, str], bool]:
+    with speculative() if speculative is not None else contextlib.nullcontext() as packing:
+        outcome = build(request, cwd, output_dir=output_dir, speculative=packing, hold=hold)
+    return outcome.strings(), outcome.current
+
+
+def _paths(result: dict[str, str]) -> list[str]:
+    return [result[key] for key in ("output_path", "layer_output_path") if key in result]
+
+
+def _on_disk(result: dict[str, str]) -> bool:
+    """Whether each artifact on disk has the base64 sha256 the result gives it."""
+    for path, b64 in zip(
+        _paths(result),
+        [
+            result[key]
+            for key in ("output_base64sha256", "layer_output_base64sha256")
+            if key in result
+        ],
+        strict=True,
+    ):
+        digest = hashlib.sha256()
+        try:
+            with open(path, "rb") as f:
+                while block := f.read(1 << 20):
+                    digest.update(block)
+        except FileNotFoundError:
+            return False
+        if base64.b64encode(digest.digest()).decode() != b64:
+            return False
+    return True
 
 
 def check_planned(

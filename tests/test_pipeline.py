@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +13,7 @@ import pytest
 from helpers import (
     assert_one_line_error,
     external,
+    small_function,
     write,
 )
 
@@ -51,3 +56,37 @@ def test_a_file_that_changes_size_during_the_build_is_an_error(
     assert run.code == 1
     assert "changed size" in run.stderr
     assert not list((tmp_path / "o").glob("*.zip"))
+
+
+@pytest.mark.parametrize("given", ["request-json", "flags"])
+def test_ensure_reads_the_bytes_and_rebuilds_an_artifact_changed_in_place(
+    given: str, tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Overwritten in place with its size, mtime and inode kept, an artifact looks current to
+    every stat: `ensure` hashes it, builds it again, and only then says it matches."""
+    _, request = small_function(tmp_path, monkeypatch)
+    planned = external(run_cli, request).json()
+    artifact = Path(planned["output_path"])
+    before = artifact.stat()
+    data = artifact.read_bytes()
+    with artifact.open("r+b") as f:  # the same inode, the same size
+        f.write(data[:100] + bytes(reversed(data[100:200])) + data[200:])
+    os.utime(artifact, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (artifact.stat().st_size, artifact.stat().st_mtime_ns) == (
+        before.st_size,
+        before.st_mtime_ns,
+    )
+    source = (
+        ["--request-json", json.dumps(request)]
+        if given == "request-json"
+        else ["--source-dir", request["source_dir"], "--output-dir", request["output_dir"]]
+    )
+    run = run_cli(["ensure", *source, "--expect-sha256", planned["output_base64sha256"]])
+    assert run.code == 0, run.stderr
+    assert "changed on disk since it was built; building it again" in run.stderr
+    assert "was rebuilt and matches the plan" in run.stderr
+    digest = base64.b64encode(hashlib.sha256(artifact.read_bytes()).digest()).decode()
+    assert digest == planned["output_base64sha256"]
+    again = run_cli(["ensure", *source, "--expect-sha256", planned["output_base64sha256"]])
+    assert again.code == 0, again.stderr
+    assert "was current and matches the plan" in again.stderr

@@ -18,8 +18,7 @@ from .._version import __version__
 from ..core.outputs import output_folder
 from ..core.request import Request, parse_request
 from ..errors import RequestError
-from ..pipeline import Outcome, build, check_planned, dry_run, ensure
-from ..speed.replay import fast_answer
+from ..pipeline import Outcome, build, dry_run, ensure
 from ..speed.snapshot import request_key
 from ..speed.speculative import SpeculativePacking, started
 from . import process
@@ -201,40 +200,20 @@ def run_command(args_list: list[str], stdin: TextIO, stdout: Out, stderr: TextIO
     elif args.command == "plan":
         _print_plan(dry_run(given.request), args.json, stdout)
     else:
-        path, b64, current = _ensure(args, given)
-        state = "was current" if current else "was rebuilt"
-        stderr.write(f"{PROG}: {path} {state} and matches the plan ({b64})\n")
-    return 0
-
-
-def _ensure(args: argparse.Namespace, given: _Given) -> tuple[str, str, bool]:
-    """`ensure`: (path, base64 sha256, whether it was current).
-
-    When the request is given whole with --request-json, as the Terraform module does, the data
-    source that planned the artifact recorded a snapshot under the same request, so it takes the
-    external mode's fast paths: an unchanged tree is checked with a stat per file and a changed
-    one patched. Otherwise, and when they decline, the full build.
-    """
-    where = request_key(given.whole_json, given.cwd) if given.whole_json is not None else None
-    fast = fast_answer(where) if where is not None else None
-    if fast is not None:
-        result = fast.result
-        layer = result.get("layer_output_path")
-        check_planned(
-            (result["output_path"], result["output_base64sha256"]),
-            None if layer is None else (layer, result["layer_output_base64sha256"]),
-            args.expect_sha256,
-            args.expect_layer_sha256,
-        )
-        return result["output_path"], result["output_base64sha256"], fast.current
-    with given.packing() as packing:
-        outcome = ensure(
+        # Given whole with --request-json, as the module's provisioner does, the request is the
+        # one the data source sent: its snapshot answers first.
+        key = request_key(given.whole_json, given.cwd) if given.whole_json is not None else None
+        ensured = ensure(
             given.request,
             args.expect_sha256,
             args.expect_layer_sha256,
+            key=key,
             output_dir=given.output_dir,
-            speculative=packing,
+            speculative=given.packing,
             hold=process.keep,
         )
-    fn = outcome.function
-    return fn.path, fn.base64sha256, outcome.current
+        state = "was current" if ensured.current else "was rebuilt"
+        stderr.write(
+            f"{PROG}: {ensured.path} {state} and matches the plan ({ensured.base64sha256})\n"
+        )
+    return 0
