@@ -35,14 +35,21 @@ data "external" "build" {
 resource "terraform_data" "artifact" {
   triggers_replace = [local.result.content_hash]
 
+  # The command is the ensure command line itself, each word quoted for /bin/sh, so that a
+  # failure shows Terraform's "Error running command 'lambdazip-tf' 'ensure' ..."; the request
+  # goes through the environment.
   provisioner "local-exec" {
-    interpreter = concat(var.program, compact([
-      "ensure",
-      "--expect-sha256", local.result.output_base64sha256,
-      var.layer ? "--expect-layer-sha256" : "",
-      var.layer ? local.result.layer_output_base64sha256 : "",
-      "--request-json",
-    ]))
-    command = jsonencode(local.request)
+    command = join(" ", [
+      for word in concat(var.program, compact([
+        "ensure",
+        "--expect-sha256", local.result.output_base64sha256,
+        var.layer ? "--expect-layer-sha256" : "",
+        var.layer ? local.result.layer_output_base64sha256 : "",
+        "--request-env", "LAMBDAZIP_REQUEST",
+      ])) : "'${replace(word, "'", "'\\''")}'"
+    ])
+    environment = {
+      LAMBDAZIP_REQUEST = jsonencode(local.request)
+    }
   }
 }

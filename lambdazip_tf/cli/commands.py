@@ -1,6 +1,7 @@
 """The subcommands `build`, `plan` and `ensure`, and their flags (imported only when needed).
 
-Each subcommand takes its request from `--request FILE`, `--request-json JSON` or flags, flags
+Each subcommand takes its request from `--request FILE`, `--request-json JSON`,
+`--request-env NAME` or flags, flags
 winning, decodes and validates it once, and works out its output folder once
 (docs/design.md, "The program").
 """
@@ -100,7 +101,13 @@ def _add_request_flags(parser: argparse.ArgumentParser) -> None:
     source.add_argument(
         "--request-json",
         metavar="JSON",
-        help="the JSON request itself (what the Terraform module's provisioner passes)",
+        help="the JSON request itself",
+    )
+    source.add_argument(
+        "--request-env",
+        metavar="NAME",
+        help="the JSON request in environment variable NAME (what the Terraform module's "
+        "provisioner passes, so that Terraform shows a readable command line)",
     )
     for name, field in Request.model_fields.items():
         help_text = field.description or ""
@@ -137,8 +144,11 @@ class _Given:
             data = _load_request_file(args.request, stdin)
         elif args.request_json is not None:
             data = _as_object(decode_json(args.request_json, "--request-json"))
-        # As the module's provisioner passes it: the same request the data source sent.
-        self.whole_json = dict(data) if args.request_json is not None else None
+        elif args.request_env is not None:
+            data = _as_object(decode_json(_from_env(args.request_env), args.request_env))
+        # Given whole as JSON, as the module's provisioner does: the request the data source sent.
+        whole = args.request_json is not None or args.request_env is not None
+        self.whole_json = dict(data) if whole else None
         for name in Request.model_fields:
             value = getattr(args, name, None)
             if value is None:
@@ -159,6 +169,13 @@ class _Given:
         """Speculative packing for this request's build."""
         source = os.path.join(self.cwd, self.request.source_dir)
         return started(source, self.output_dir, self.request.compression_level)
+
+
+def _from_env(name: str) -> str:
+    value = os.environ.get(name)
+    if value is None:
+        raise RequestError(f"--request-env {name}: the environment has no variable {name}")
+    return value
 
 
 def _load_request_file(name: str, stdin: TextIO) -> dict[str, Any]:
@@ -200,8 +217,8 @@ def run_command(args_list: list[str], stdin: TextIO, stdout: Out, stderr: TextIO
     elif args.command == "plan":
         _print_plan(dry_run(given.request), args.json, stdout)
     else:
-        # Given whole with --request-json, as the module's provisioner does, the request is the
-        # one the data source sent: its snapshot answers first.
+        # Given whole as JSON, as the module's provisioner does, the request is the one the data
+        # source sent: its snapshot answers first.
         key = request_key(given.whole_json, given.cwd) if given.whole_json is not None else None
         ensured = ensure(
             given.request,

@@ -105,3 +105,30 @@ def test_help_text_lists_keys(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         cli.main(["--version"])
     assert capsys.readouterr().out.strip() == f"lambdazip-tf {__version__}"
+
+
+def test_the_request_can_come_from_the_environment(
+    tree: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request = {"source_dir": str(tree), "output_dir": str(tree.parent / "out")}
+    monkeypatch.setenv("LAMBDAZIP_REQUEST", json.dumps(request))
+    built = run_cli(["build", "--request-env", "LAMBDAZIP_REQUEST"])
+    assert built.code == 0, built.stderr
+    planned = json.loads(built.stdout)
+    ensured = run_cli(
+        [
+            "ensure",
+            "--request-env",
+            "LAMBDAZIP_REQUEST",
+            "--expect-sha256",
+            planned["output_base64sha256"],
+        ]
+    )
+    assert ensured.code == 0, ensured.stderr
+    assert "matches the plan" in ensured.stderr
+    missing = run_cli(["build", "--request-env", "NO_SUCH_VARIABLE_HERE"])
+    assert_one_line_error(missing, "--request-env NO_SUCH_VARIABLE_HERE", "no variable")
+    monkeypatch.setenv("LAMBDAZIP_REQUEST", "{not json")
+    assert_one_line_error(
+        run_cli(["build", "--request-env", "LAMBDAZIP_REQUEST"]), "not valid JSON"
+    )

@@ -127,6 +127,11 @@ def test_saved_plan_applies_on_a_clean_machine_and_refuses_changed_sources(
     assert failed.code != 0
     assert "but the plan expected" in flat(failed.stderr)
     assert "sources changed between plan and apply" in flat(failed.stderr)
+    # Terraform shows the provisioner's command: the ensure command line, not the request.
+    assert f"Error running command ''{lambdazip_exe()}' 'ensure' '--expect-sha256'" in flat(
+        failed.stderr
+    )
+    assert '"source_dir"' not in failed.stderr
 
 
 def test_a_build_error_reaches_terraform_as_the_tools_line(
