@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 import time
+import zipfile
 from array import array
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +28,7 @@ from typing import NamedTuple
 from .core.filesystem import ObservedFileSystem
 from .core.layout import Layout, build_layout, check_output_dir, resolve_context
 from .core.limits import check_unzipped, size_warning
-from .core.outputs import ArtifactFacts, combined_hash, result_strings
+from .core.outputs import ArtifactFacts, build_options, combined_hash, result_strings
 from .core.request import Request, Result
 from .core.staging import remove_stale_temps
 from .errors import OutputError
@@ -65,7 +66,8 @@ class Outcome:
 
     def strings(self) -> dict[str, str]:
         """The result as external mode prints it: a flat object of strings."""
-        return result_strings(self.function, self.layer)
+        options = build_options(self.layout.context.options.described())
+        return result_strings(self.function, self.layer, options)
 
     def result(self) -> Result:
         """The result as a model."""
@@ -188,6 +190,17 @@ def build_from(request: Request, cwd: Path | None = None) -> Result:
     return build(request, cwd).result()
 
 
+class Planned(NamedTuple):
+    """What the plan recorded, for `ensure` to compare with: the zips' base64 sha256 and, to
+    name the cause of a difference, the result's content_hash, files_hash and build_options."""
+
+    sha256: str
+    layer_sha256: str | None = None
+    content_hash: str | None = None
+    files_hash: str | None = None
+    build_options: str | None = None
+
+
 class Ensured(NamedTuple):
     """What `ensure` found: the function zip's path and base64 sha256, and how it got there."""
 
@@ -198,8 +211,7 @@ class Ensured(NamedTuple):
 
 def ensure(
     request: Request,
-    expect_b64: str,
-    expect_layer_b64: str | None = None,
+    planned: Planned,
     cwd: Path | None = None,
     *,
     key: RequestKey | None = None,
@@ -237,13 +249,7 @@ def ensure(
                 "building it again; is something else writing to the output folder?",
                 result["output_path"],
             )
-    layer = result.get("layer_output_path")
-    check_planned(
-        (result["output_path"], result["output_base64sha256"]),
-        None if layer is None else (layer, result["layer_output_base64sha256"]),
-        expect_b64,
-        expect_layer_b64,
-    )
+    check_planned(result, planned)
     return Ensured(result["output_path"], result["output_base64sha256"], current)
 
 
@@ -286,23 +292,87 @@ def _on_disk(result: dict[str, str]) -> bool:
     return True
 
 
-def check_planned(
-    function: tuple[str, str],
-    layer: tuple[str, str] | None,
-    expect_b64: str,
-    expect_layer_b64: str | None,
-) -> None:
-    """Fail unless the artifacts, as (path, base64 sha256), are the ones that were planned."""
-    checks = [("artifact", *function, expect_b64)]
-    if expect_layer_b64 is not None:
-        if layer is None:
+def check_planned(result: dict[str, str], planned: Planned) -> None:
+    """Fail unless the result's artifacts are the ones that were planned, naming the likely
+    cause in one line."""
+    checks = [("artifact", "output_path", "output_base64sha256", planned.sha256)]
+    if planned.layer_sha256 is not None:
+        if "layer_output_path" not in result:
             raise OutputError("--expect-layer-sha256 was given but the request builds no layer")
-        checks.append(("layer artifact", *layer, expect_layer_b64))
-    for label, path, actual, expected in checks:
-        if actual != expected:
+        checks.append(
+            (
+                "layer artifact",
+                "layer_output_path",
+                "layer_output_base64sha256",
+                planned.layer_sha256,
+            )
+        )
+    for label, path_key, sha_key, expected in checks:
+        if result[sha_key] != expected:
+            path = result[path_key]
             raise OutputError(
-                f"{label} {path} has sha256 {actual} but the plan expected "
-                f"{expected}: the sources changed between plan and apply, or plan and apply "
-                "ran different lambdazip-tf versions or inputs; run terraform plan again",
+                f"{label} {path} has sha256 {result[sha_key]} but the plan expected {expected}: "
+                f"{_cause(result, planned)}; run terraform plan again",
                 path,
             )
+
+
+# What makes the same files into other bytes, as build_options words it, and what sets it.
+_OPTION_SOURCES = {
+    "lambdazip-tf": "another lambdazip-tf version",
+    "level": "another compression_level",
+    "libdeflate": "another deflate module",
+    "timestamp": "SOURCE_DATE_EPOCH set differently",
+}
+
+
+def _cause(result: dict[str, str], planned: Planned) -> str:
+    if planned.files_hash is None or planned.build_options is None:
+        return (
+            "the sources changed between plan and apply, or plan and apply ran different "
+            "lambdazip-tf versions or inputs"
+        )
+    if result["files_hash"] != planned.files_hash:
+        changed = _changed_files(result, planned)
+        return "the sources changed between plan and apply" + (f" ({changed})" if changed else "")
+    if result["build_options"] != planned.build_options:
+        applied = result["build_options"].split(", ")
+        differing = [
+            (was, now)
+            for was, now in zip(planned.build_options.split(", "), applied, strict=False)
+            if was != now
+        ]
+        words = "; ".join(
+            f"planned with {was}, applied with {now} "
+            f"({_OPTION_SOURCES.get(now.split(' ')[0], 'another option')})"
+            for was, now in differing
+        )
+        return f"the same files were written differently: {words or result['build_options']}"
+    return (
+        "the same files and options gave other bytes: plan and apply ran lambdazip-tf with "
+        "different zip writers or deflate modules"
+    )
+
+
+def _changed_files(result: dict[str, str], planned: Planned) -> str:
+    """Which files differ, where the planned zip is still here (on the machine that planned)."""
+    if planned.content_hash is None or "layer_output_path" in result:
+        return ""
+    new = result["output_path"]
+    suffix = f"-{result['content_hash'][:16]}.zip"  # named by content hash, not output_path
+    if not new.endswith(suffix):
+        return ""
+    old = new[: -len(suffix)] + f"-{planned.content_hash[:16]}.zip"
+    if old == new or not os.path.isfile(old):
+        return ""
+    try:
+        with zipfile.ZipFile(old) as before, zipfile.ZipFile(new) as after:
+            was = {i.filename: (i.CRC, i.external_attr) for i in before.infolist()}
+            now = {i.filename: (i.CRC, i.external_attr) for i in after.infolist()}
+    except (OSError, zipfile.BadZipFile):
+        return ""
+    words = [f"{n} added" for n in sorted(now.keys() - was.keys())]
+    words += [f"{n} removed" for n in sorted(was.keys() - now.keys())]
+    words += [f"{n} changed" for n in sorted(was.keys() & now.keys()) if was[n] != now[n]]
+    more = f" and {len(words) - 3} more" if len(words) > 3 else ""
+    return ", ".join(words[:3]) + more

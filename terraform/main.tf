@@ -45,6 +45,9 @@ resource "terraform_data" "artifact" {
         "--expect-sha256", local.result.output_base64sha256,
         var.layer ? "--expect-layer-sha256" : "",
         var.layer ? local.result.layer_output_base64sha256 : "",
+        "--expect-content-hash", local.result.content_hash,
+        "--expect-files-hash", local.result.files_hash,
+        "--expect-build-options", local.result.build_options,
         "--request-env", "LAMBDAZIP_REQUEST",
       ])) : "'${replace(word, "'", "'\\''")}'"
     ])

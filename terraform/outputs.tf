@@ -37,6 +37,18 @@ output "content_hash" {
   depends_on  = [terraform_data.artifact]
 }
 
+output "files_hash" {
+  description = "sha256 of the artifacts' files alone (names, kinds, modes, file digests), without the options that change bytes: equal files_hash and different content_hash mean the same files written differently."
+  value       = local.result.files_hash
+  depends_on  = [terraform_data.artifact]
+}
+
+output "build_options" {
+  description = "What wrote the bytes besides the files: the lambdazip-tf version, compression level, deflater and timestamp."
+  value       = local.result.build_options
+  depends_on  = [terraform_data.artifact]
+}
+
 output "file_count" {
   description = "Files in the function zip and the layer zip together."
   value       = tonumber(local.result.file_count)

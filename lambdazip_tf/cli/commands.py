@@ -19,7 +19,7 @@ from .._version import __version__
 from ..core.outputs import output_folder
 from ..core.request import Request, parse_request
 from ..errors import RequestError
-from ..pipeline import Outcome, build, dry_run, ensure
+from ..pipeline import Outcome, Planned, build, dry_run, ensure
 from ..speed.snapshot import request_key
 from ..speed.speculative import SpeculativePacking, started
 from . import process
@@ -88,6 +88,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="B64",
         help="the planned layer_output_base64sha256 (with --layer)",
     )
+    for key, meta in (("content-hash", "HEX"), ("files-hash", "HEX"), ("build-options", "TEXT")):
+        ensure_p.add_argument(
+            f"--expect-{key}",
+            metavar=meta,
+            help=f"the planned {key.replace('-', '_')}, to name the cause of a difference",
+        )
     return parser
 
 
@@ -222,8 +228,13 @@ def run_command(args_list: list[str], stdin: TextIO, stdout: Out, stderr: TextIO
         key = request_key(given.whole_json, given.cwd) if given.whole_json is not None else None
         ensured = ensure(
             given.request,
-            args.expect_sha256,
-            args.expect_layer_sha256,
+            Planned(
+                args.expect_sha256,
+                args.expect_layer_sha256,
+                args.expect_content_hash,
+                args.expect_files_hash,
+                args.expect_build_options,
+            ),
             key=key,
             output_dir=given.output_dir,
             speculative=given.packing,

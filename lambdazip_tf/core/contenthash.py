@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from .compress import DEFLATER
@@ -35,6 +35,15 @@ class ByteOptions(NamedTuple):
         """The options as the content hash covers them (the deflater too)."""
         return {"level": self.level, "deflate": DEFLATER, "timestamp": list(self.timestamp)}
 
+    def described(self) -> str:
+        """The options in words, for the result (what `ensure` compares with the plan's)."""
+        time_, date = self.timestamp
+        when = (
+            f"{(date >> 9) + 1980:04}-{(date >> 5) & 15:02}-{date & 31:02} "
+            f"{time_ >> 11:02}:{(time_ >> 5) & 63:02}:{(time_ & 31) * 2:02}"
+        )
+        return f"level {self.level}, {DEFLATER}, timestamp {when} UTC"
+
     @property
     def stamp(self) -> str:
         """The timestamp as the member store files it: members are only reused at the same one."""
@@ -46,15 +55,30 @@ def manifest_line(zip_name: str, kind: Kind, mode: int, what: str) -> str:
     return f"{zip_name}\0{kind}\0{mode:o}\0{what}"
 
 
-def manifest_hash(lines: Iterable[str], options: ByteOptions) -> str:
-    """The content hash of a manifest's lines, in archive order."""
+class Hashes(NamedTuple):
+    """What a manifest hashes to: with the options (the content hash, which names the artifact
+    and fixes its bytes) and without them (the files alone, which tells a change of content from
+    the same content written differently)."""
+
+    content: str
+    files: str
+
+
+def manifest_hashes(lines: Sequence[str], options: ByteOptions) -> Hashes:
+    """The hashes of a manifest's lines, in archive order."""
     header = {"format": FORMAT_VERSION, "options": dict(sorted(options.hashed().items()))}
-    text = "\n".join((json.dumps(header, sort_keys=True), *lines))
-    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+    body = "\n".join(lines).encode("utf-8", "surrogateescape")
+    content = hashlib.sha256(json.dumps(header, sort_keys=True).encode())
+    if lines:
+        content.update(b"\n")
+        content.update(body)
+    return Hashes(content.hexdigest(), hashlib.sha256(body).hexdigest())
 
 
-def content_hash(entries: Iterable[Entry], digests: Mapping[str, str], options: ByteOptions) -> str:
-    """The content hash of sorted entries, given each file's content sha256 by source path."""
+def content_hashes(
+    entries: Iterable[Entry], digests: Mapping[str, str], options: ByteOptions
+) -> Hashes:
+    """The hashes of sorted entries, given each file's content sha256 by source path."""
     lines = []
     for entry in entries:
         if entry.kind == "file":
@@ -64,4 +88,4 @@ def content_hash(entries: Iterable[Entry], digests: Mapping[str, str], options: 
         else:
             what = ""
         lines.append(manifest_line(entry.zip_name, entry.kind, entry.mode, what))
-    return manifest_hash(lines, options)
+    return manifest_hashes(lines, options)

@@ -12,6 +12,8 @@ import os
 from pathlib import PurePath
 from typing import NamedTuple
 
+from .._version import __version__
+
 DEFAULT_OUTPUT_DIR = ".lambdazip"
 LAYER_SUFFIX = "-layer"
 
@@ -69,6 +71,7 @@ class ArtifactFacts(NamedTuple):
 
     path: str
     content_hash: str
+    files_hash: str  # the manifest without the options (contenthash.Hashes)
     sha256: bytes
     md5: str
     size: int
@@ -91,9 +94,18 @@ def combined_hash(function: str, layer: str | None) -> str:
     return hashlib.sha256(f"{function}:{layer}".encode()).hexdigest()
 
 
-def result_strings(function: ArtifactFacts, layer: ArtifactFacts | None) -> dict[str, str]:
+def build_options(options: str) -> str:
+    """The result's `build_options`: the byte options in words (contenthash.ByteOptions.
+    described) and the tool's version, all that makes the same files into other bytes."""
+    return f"lambdazip-tf {__version__}, {options}"
+
+
+def result_strings(
+    function: ArtifactFacts, layer: ArtifactFacts | None, options: str
+) -> dict[str, str]:
     """The result (docs/design.md, "The result"): a flat object of strings. Counts and the
-    unzipped size cover both zips; the layer has no hex sha256 or md5 of its own."""
+    unzipped size cover both zips; the layer has no hex sha256 or md5 of its own. `options`
+    is build_options' text."""
     parts = [function] if layer is None else [function, layer]
     result = {
         "output_path": function.path,
@@ -104,6 +116,10 @@ def result_strings(function: ArtifactFacts, layer: ArtifactFacts | None) -> dict
         "content_hash": combined_hash(
             function.content_hash, layer.content_hash if layer is not None else None
         ),
+        "files_hash": combined_hash(
+            function.files_hash, layer.files_hash if layer is not None else None
+        ),
+        "build_options": options,
         "file_count": str(sum(p.file_count for p in parts)),
         "symlink_count": str(sum(p.symlink_count for p in parts)),
         "unzipped_size": str(sum(p.unzipped_size for p in parts)),

@@ -192,6 +192,8 @@ class Result(BaseModel):
     output_md5: str
     output_size: str
     content_hash: str
+    files_hash: str
+    build_options: str
     file_count: str
     symlink_count: str
     unzipped_size: str

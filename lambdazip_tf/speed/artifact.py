@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 from ..core.archive import Written, ZipWriter
 from ..core.compress import Packed, hash_file
-from ..core.contenthash import ByteOptions, content_hash, manifest_hash
+from ..core.contenthash import ByteOptions, Hashes, content_hashes, manifest_hashes
 from ..core.entries import Entry, counts
 from ..core.outputs import ArtifactFacts, Naming
 from ..core.staging import Stage, staged
@@ -42,7 +42,7 @@ def produce(
 ) -> ArtifactFacts:
     """The artifact of `entries`: the recorded one if current, else a new one written."""
     digests = known_digests(entries, cache)
-    planned: str | None = None
+    planned: Hashes | None = None
     previous = cache.previous(options.level, options.stamp, prefer=naming.prefix)
     if digests or previous is not None:
         # A warm cache: hash only what it lacks (edited or racy files), so that "nothing
@@ -50,7 +50,7 @@ def produce(
         # cold build skips this and hashes while it compresses, reading each file once.
         planned, path, record = _planned(entries, digests, naming, options, cache)
         if record is not None:
-            return _from_record(path, record, entries)
+            return _from_record(path, planned, record, entries)
     source = PreviousArtifact.open(previous)
     try:
         plan = plan_members(entries, digests, source.records)
@@ -62,17 +62,17 @@ def produce(
             # The name comes from what was actually read, so that a file edited during the
             # build cannot give a zip whose name or content_hash describes other content: the
             # index holds each member's digest as packed, and its manifest is the entries'.
-            digest = planned if planned is not None and not drifted else None
-            digest = digest or manifest_hash(written.members.manifest(), options)
-            path = naming.path(digest)
+            hashes = planned if planned is not None and not drifted else None
+            hashes = hashes or manifest_hashes(written.members.manifest(), options)
+            path = naming.path(hashes.content)
             stage.publish(path)
     finally:
         source.close()
-    record = ArtifactRecord(digest, written.sha256.hex(), written.md5, written.size)
+    record = ArtifactRecord(hashes.content, written.sha256.hex(), written.md5, written.size)
     cache.record_artifact(path, record, options.level, options.stamp, written.members)
     hold((plan, digests, written))
     return ArtifactFacts(
-        path, digest, written.sha256, written.md5, written.size, files, links, size
+        path, *hashes, written.sha256, written.md5, written.size, files, links, size
     )
 
 
@@ -133,28 +133,28 @@ def _planned(
     naming: Naming,
     options: ByteOptions,
     cache: Cache,
-) -> tuple[str, str, ArtifactRecord | None]:
-    """Hash the files `digests` lacks; (content hash, artifact path, its record if current)."""
+) -> tuple[Hashes, str, ArtifactRecord | None]:
+    """Hash the files `digests` lacks; (the hashes, artifact path, its record if current)."""
     for entry in entries:
         if entry.kind == "file" and entry.source not in digests:
             assert entry.source is not None and entry.stat_key is not None
             started = time.time_ns()
             sha = digests[entry.source] = hash_file(entry.source, entry.size)
             cache.record_digest(entry.source, entry.stat_key, sha, started)
-    planned = content_hash(entries, digests, options)
-    path = naming.path(planned)
+    planned = content_hashes(entries, digests, options)
+    path = naming.path(planned.content)
     record = cache.artifact(path)
-    log.debug("content hash %s (%d digests known)", planned[:16], len(digests))
-    current = record is not None and record.content_hash == planned
+    log.debug("content hash %s (%d digests known)", planned.content[:16], len(digests))
+    current = record is not None and record.content_hash == planned.content
     return planned, path, record if current else None
 
 
-def _from_record(path: str, record: ArtifactRecord, entries: Sequence[Entry]) -> ArtifactFacts:
+def _from_record(
+    path: str, hashes: Hashes, record: ArtifactRecord, entries: Sequence[Entry]
+) -> ArtifactFacts:
     files, links, size = counts(entries)
     sha256 = bytes.fromhex(record.sha256)
-    return ArtifactFacts(
-        path, record.content_hash, sha256, record.md5, record.size, files, links, size, True
-    )
+    return ArtifactFacts(path, *hashes, sha256, record.md5, record.size, files, links, size, True)
 
 
 def inspect(
@@ -162,8 +162,8 @@ def inspect(
 ) -> ArtifactFacts:
     """What `produce` would decide, without writing (a read-only cache saves nothing). An
     artifact that would be built has no digests or size yet."""
-    digest, path, record = _planned(entries, known_digests(entries, cache), naming, options, cache)
+    hashes, path, record = _planned(entries, known_digests(entries, cache), naming, options, cache)
     if record is not None:
-        return _from_record(path, record, entries)
+        return _from_record(path, hashes, record, entries)
     files, links, size = counts(entries)
-    return ArtifactFacts(path, digest, b"", "", 0, files, links, size)
+    return ArtifactFacts(path, *hashes, b"", "", 0, files, links, size)

@@ -24,7 +24,7 @@ from array import array
 from typing import Any
 
 from ..core.compress import pack_file
-from ..core.contenthash import ByteOptions, manifest_hash
+from ..core.contenthash import ByteOptions, manifest_hashes
 from ..core.entries import Entry, file_entry
 from ..core.filesystem import stat_key
 from ..core.limits import UNZIPPED_LIMIT, size_warning
@@ -110,7 +110,7 @@ def _rebuild(
                 log.debug("change path: %d members of %s rewritten", len(changes), facts.path)
             made.append((facts, naming))
         layer = made[1][0] if len(made) > 1 else None
-        result = result_strings(made[0][0], layer)
+        result = result_strings(made[0][0], layer, snap["build_options"])
         found = (size_warning(facts.path, facts.size) for facts, _ in made)
         warnings = [warning for warning in found if warning is not None]
         fresh_keys = {number: stat_key(st) for number, st in fresh.items()}
@@ -176,11 +176,11 @@ def _write(
     for member, (entry, packed) in changes.items():
         after.held[member] = packed.key or ""
         after.modes[member] = entry.unix_mode
-    digest = manifest_hash(after.manifest(), options)
-    target = naming.path(digest)
+    hashes = manifest_hashes(after.manifest(), options)
+    target = naming.path(hashes.content)
     record = cache.artifact(target)
     pending: list[_Pending] = []
-    if record is None or record.content_hash != digest:
+    if record is None or record.content_hash != hashes.content:
         fd = os.open(previous.path, os.O_RDONLY)
         try:
             # The descriptor pins the inode: the index describes exactly the file read.
@@ -191,11 +191,12 @@ def _write(
                 stage.publish(target)
         finally:
             os.close(fd)
-        record = ArtifactRecord(digest, written.sha256.hex(), written.md5, written.size)
+        record = ArtifactRecord(hashes.content, written.sha256.hex(), written.md5, written.size)
         pending.append((target, record, written.members))
     facts = previous._replace(
         path=target,
-        content_hash=digest,
+        content_hash=hashes.content,
+        files_hash=hashes.files,
         sha256=bytes.fromhex(record.sha256),
         md5=record.md5,
         size=record.size,

@@ -64,7 +64,9 @@ def unchanged_answer(found: Replay) -> tuple[dict[str, str], list[str]]:
     """The no-op: the recorded (result, warnings), when no zipped file changed either."""
     log.debug("fast path: nothing changed")
     parts = [facts for facts, _, _ in artifacts_of(found.snap)]
-    result = result_strings(parts[0], parts[1] if len(parts) > 1 else None)
+    result = result_strings(
+        parts[0], parts[1] if len(parts) > 1 else None, found.snap["build_options"]
+    )
     return result, list(found.snap["warnings"])
 
 

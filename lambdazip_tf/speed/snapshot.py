@@ -21,14 +21,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._version import __version__
-from ..core.outputs import ArtifactFacts, Naming, output_folder
+from ..core.outputs import ArtifactFacts, Naming, build_options, output_folder
 from .database import MARSHAL_VERSION
 from .facts import artifact_key, pack_files, racy_facts, trusted_keys
 
 if TYPE_CHECKING:  # the fast path loads this module without the content hash's
     from ..core.contenthash import ByteOptions
 
-SNAPSHOT_FORMAT = "7"
+SNAPSHOT_FORMAT = "8"
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -118,6 +118,7 @@ def encode(
         "selection": selection,
         "artifacts": artifact_rows(artifacts),
         "warnings": warnings,
+        "build_options": build_options(options.described()),
         "rebuild": {"root": root, "where": where, "options": (options.level, options.timestamp)},
     }
     return marshal.dumps(data, MARSHAL_VERSION)

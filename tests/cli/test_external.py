@@ -60,6 +60,8 @@ def test_console_script_external_mode_prints_one_json_object(tmp_path: Path) -> 
         "output_md5",
         "output_size",
         "content_hash",
+        "files_hash",
+        "build_options",
         "file_count",
         "symlink_count",
         "unzipped_size",

@@ -12,7 +12,7 @@ from helpers import (
 
 from lambdazip_tf.core.archive import ZipWriter
 from lambdazip_tf.core.compress import pack_file
-from lambdazip_tf.core.contenthash import ByteOptions, content_hash, manifest_hash
+from lambdazip_tf.core.contenthash import ByteOptions, content_hashes, manifest_hashes
 from lambdazip_tf.core.entries import DIR_MODE, EXEC_MODE, FILE_MODE, LINK_MODE, Entry
 from lambdazip_tf.core.zipformat import EMPTY, Member, dos_timestamp, link_member, packed_member
 from lambdazip_tf.core.zipindex import ZipIndex
@@ -70,7 +70,7 @@ def test_a_patched_zip_is_the_zip_written_from_scratch(tmp_path: Path) -> None:
             assert e.source is not None
             digests[e.source] = pack_file(e.source, e.size, 6).sha256
     options = ByteOptions.of(6, None)
-    assert manifest_hash(written.members.manifest(), options) == content_hash(
+    assert manifest_hashes(written.members.manifest(), options) == content_hashes(
         after, digests, options
     )
 

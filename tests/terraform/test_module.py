@@ -97,7 +97,7 @@ def test_module_readme_tables_are_current() -> None:
     readme = (MODULE / "README.md").read_text()
     inputs, outputs_table = module_doc_tables().split("\n\n")
     for table in (inputs, outputs_table):
-        assert table in readme, "regenerate the tables: see tests/test_module.py"
+        assert table in readme, "regenerate the tables: see tests/terraform/test_module.py"
 
 
 @pytest.mark.parametrize("example", ["commonjs", "esm-layer", "pnpm", "monorepo"])

@@ -219,3 +219,22 @@ def test_a_function_beside_its_main_tf_ships_no_terraform_files_and_settles(
     for _ in range(2):  # each apply rewrites the state: the plan after it is still empty
         assert terraform(work, "plan", "-detailed-exitcode").code == 0
         ok(terraform(work, "apply", "-auto-approve"))
+
+
+def test_a_saved_plan_applied_with_other_options_says_so(
+    terraform: Terraform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SOURCE_DATE_EPOCH set on the machine that planned and not on the one that applies: the
+    same files, written differently; the error says which option differs."""
+    src = node_project(tmp_path / "fn")
+    work = root_module(tmp_path / "root", {"fn": f'  source_dir = "{src}"'})
+    ok(terraform(work, "init"))
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    ok(terraform(work, "plan", "-out=saved.tfplan"))
+    monkeypatch.delenv("SOURCE_DATE_EPOCH")
+    shutil.rmtree(work / ".lambdazip")  # a clean runner
+    failed = terraform(work, "apply", "saved.tfplan")
+    assert failed.code != 0
+    message = flat(failed.stderr)
+    assert "the same files were written differently" in message
+    assert "(SOURCE_DATE_EPOCH set differently)" in message
