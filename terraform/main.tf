@@ -2,12 +2,14 @@ locals {
   output_dir = coalesce(var.output_dir, "${path.root}/.lambdazip")
 
   # The request (docs/design.md, "The request"). The external data source takes a map of
-  # strings, so lists are jsonencode()d and unset keys left out. Paths are made absolute: the program and the
-  # provisioner may run from another folder than the one the paths were written for.
+  # strings, so lists are jsonencode()d and unset keys left out. Paths go as they are written,
+  # relative to the root module's folder (path.module, path.root): the data source and the
+  # provisioner both run there, so the same commit checked out anywhere sends the same request,
+  # and a saved plan applied at another path builds where it is applied.
   request = { for key, value in {
-    source_dir               = abspath(var.source_dir)
-    output_dir               = var.output_path == null ? abspath(local.output_dir) : null
-    output_path              = var.output_path == null ? null : abspath(var.output_path)
+    source_dir               = var.source_dir
+    output_dir               = var.output_path == null ? local.output_dir : null
+    output_path              = var.output_path
     name                     = var.name
     runtime                  = var.runtime
     excludes                 = jsonencode(var.excludes)
@@ -17,10 +19,16 @@ locals {
     node_modules_link        = var.node_modules_link
     compression_level        = tostring(var.compression_level)
     symlinks                 = var.symlinks
-    allowed_roots            = var.allowed_roots == null ? null : jsonencode([for root in var.allowed_roots : abspath(root)])
+    allowed_roots            = var.allowed_roots == null ? null : jsonencode(var.allowed_roots)
   } : key => value if value != null }
 
   result = data.external.build.result
+
+  # The artifacts' paths as the root module wrote their folder, not the absolute ones the
+  # program reports: a checkout at another path then plans no change of filename.
+  artifact_dir      = var.output_path == null ? local.output_dir : dirname(var.output_path)
+  output_path       = "${local.artifact_dir}/${basename(local.result.output_path)}"
+  layer_output_path = var.layer ? "${local.artifact_dir}/${basename(local.result.layer_output_path)}" : null
 }
 
 # Builds at plan time (and on every refresh; a no-change run costs a walk and a stat per file).

@@ -2,8 +2,8 @@
 # created only after the artifact was checked on the machine that applies.
 
 output "output_path" {
-  description = "Absolute path of the function zip: aws_lambda_function.filename."
-  value       = local.result.output_path
+  description = "Path of the function zip, relative to the root module when output_dir or output_path is (the default .lambdazip is): aws_lambda_function.filename."
+  value       = local.output_path
   depends_on  = [terraform_data.artifact]
 }
 
@@ -68,8 +68,8 @@ output "unzipped_size" {
 }
 
 output "layer_output_path" {
-  description = "Absolute path of the layer zip (null without layer): aws_lambda_layer_version.filename."
-  value       = lookup(local.result, "layer_output_path", null)
+  description = "Path of the layer zip (null without layer), relative like output_path: aws_lambda_layer_version.filename."
+  value       = local.layer_output_path
   depends_on  = [terraform_data.artifact]
 }
 

@@ -77,8 +77,8 @@ def test_apply_then_plan_sees_only_real_changes(terraform: Terraform, tmp_path: 
     out = outputs(terraform, work)["fn"]
     # Terraform's own filebase64sha256() agrees with the module's output.
     assert out["tf_hash"] == out["hash"]
-    assert Path(str(out["path"])).parent == work / ".lambdazip"
-    with zipfile.ZipFile(str(out["path"])) as zf:
+    assert Path(str(out["path"])).parent == Path(".lambdazip")  # relative to the root module
+    with zipfile.ZipFile(work / str(out["path"])) as zf:
         assert sorted(zf.namelist()) == [
             "index.js",
             "node_modules/",
@@ -112,7 +112,7 @@ def test_saved_plan_applies_on_a_clean_machine_and_refuses_changed_sources(
     planned_out = planned["planned_values"]["outputs"]["fn"]["value"]
     shutil.rmtree(work / ".lambdazip")  # the CI runner that applies never ran the build
     ok(terraform(work, "apply", "saved.tfplan"))
-    path = Path(planned_out["path"])
+    path = work / str(planned_out["path"])
     assert path.exists()
     import base64
     import hashlib
@@ -189,7 +189,7 @@ def test_layer_outputs_and_the_layer_check(terraform: Terraform, tmp_path: Path)
     ok(terraform(work, "apply", "p.tfplan"))
     layer = outputs(terraform, work)["layer"]
     assert layer["hash"] == layer["tf_hash"]
-    with zipfile.ZipFile(str(layer["path"])) as zf:
+    with zipfile.ZipFile(work / str(layer["path"])) as zf:
         assert "nodejs/node_modules/dep/index.js" in zf.namelist()
 
 
@@ -211,7 +211,7 @@ def test_a_function_beside_its_main_tf_ships_no_terraform_files_and_settles(
     ok(terraform(work, "apply", "first.tfplan"))
     assert (work / "terraform.tfstate").exists()
     path = outputs(terraform, work)["path"]
-    with zipfile.ZipFile(str(path)) as zf:
+    with zipfile.ZipFile(work / str(path)) as zf:
         names = set(zf.namelist())
     assert "main.tf" in names and "index.js" in names
     assert not {n for n in names if "tfstate" in n or n.endswith((".tfplan", ".lock.hcl"))}
@@ -238,3 +238,49 @@ def test_a_saved_plan_applied_with_other_options_says_so(
     message = flat(failed.stderr)
     assert "the same files were written differently" in message
     assert "(SOURCE_DATE_EPOCH set differently)" in message
+
+
+def _checkout(origin: Path, target: Path) -> Path:
+    """A copy of a root module as another checkout would have it: the sources, the state
+    (remote state, as a team keeps it) and a saved plan, but no .terraform and no artifacts."""
+    shutil.copytree(
+        origin, target, symlinks=True, ignore=shutil.ignore_patterns(".terraform", ".lambdazip")
+    )
+    return target
+
+
+def test_a_checkout_at_another_path_plans_no_change_and_applies_a_saved_plan(
+    terraform: Terraform, tmp_path: Path
+) -> None:
+    work = tmp_path / "a" / "infra"
+    node_project(work / "fn")
+    (work / "main.tf").write_text(
+        f'module "fn" {{\n  source  = "{ROOT / "terraform"}"\n'
+        f"  program = {json.dumps([lambdazip_exe()])}\n"
+        '  source_dir = "${path.module}/fn"\n}\n'
+        'output "fn" {\n  value = {\n    path = module.fn.output_path\n'
+        "    hash = module.fn.output_base64sha256\n"
+        "    tf_hash = filebase64sha256(module.fn.output_path)\n  }\n}\n"
+    )
+    ok(terraform(work, "init"))
+    ok(terraform(work, "apply", "-auto-approve"))
+    first = outputs(terraform, work)["fn"]
+    assert not Path(str(first["path"])).is_absolute()
+    # The same commit at another path: the same paths, no change to plan.
+    elsewhere = _checkout(work, tmp_path / "b" / "checkout" / "infra")
+    ok(terraform(elsewhere, "init"))
+    same = terraform(elsewhere, "plan", "-detailed-exitcode")
+    assert same.code == 0, same.stdout
+    # A saved plan made at one path and applied at another builds there, what was planned.
+    write(work / "fn" / "index.js", "exports.handler = async () => 'v2';\n")
+    ok(terraform(work, "plan", "-out=saved.tfplan"))
+    planned = json.loads(ok(terraform(work, "show", "-json", "saved.tfplan")).stdout)
+    want = planned["planned_values"]["outputs"]["fn"]["value"]
+    runner = _checkout(work, tmp_path / "runner" / "infra")
+    shutil.rmtree(tmp_path / "a")  # the planning machine's checkout is not on the runner
+    ok(terraform(runner, "init"))
+    ok(terraform(runner, "apply", "saved.tfplan"))
+    applied = outputs(terraform, runner)["fn"]
+    assert applied["path"] == want["path"]
+    assert applied["tf_hash"] == applied["hash"] == want["hash"]
+    assert (runner / str(applied["path"])).is_file()
