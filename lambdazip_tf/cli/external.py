@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from ..errors import RequestError
@@ -45,6 +46,17 @@ def decode_json(text: str, what: str) -> Any:
         ) from None
     except RecursionError:
         raise RequestError(f"{what} is nested too deeply to be a request") from None
+
+
+def read_json(name: str, stdin: TextIO, what: str) -> Any:
+    """The JSON in file `name` ('-' for stdin), decoded; a RequestError line naming `what`."""
+    try:
+        text = stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RequestError(f"cannot read {what}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise RequestError(f"{what} is not UTF-8 text") from None
+    return decode_json(text, what)
 
 
 def answer(result: dict[str, str]) -> str:

@@ -132,3 +132,41 @@ def test_the_request_can_come_from_the_environment(
     assert_one_line_error(
         run_cli(["build", "--request-env", "LAMBDAZIP_REQUEST"]), "not valid JSON"
     )
+
+
+def test_restore_explains_a_plan_it_cannot_use(tmp_path: Path, run_cli: Any) -> None:
+    missing = run_cli(["restore", str(tmp_path / "nope.json")])
+    assert_one_line_error(missing, "cannot read", "nope.json")
+    garbage = write(tmp_path / "garbage.json", "{not json")
+    assert_one_line_error(run_cli(["restore", str(garbage)]), "not valid JSON")
+    empty = write(tmp_path / "empty.json", json.dumps({"prior_state": {"values": {}}}))
+    assert_one_line_error(
+        run_cli(["restore", str(empty)]),
+        "holds no lambdazip-tf data source",
+        "terraform show -json",
+    )
+
+
+def test_restore_ensures_each_data_source_of_the_plan(tree: Path, run_cli: Any) -> None:
+    """The plan's data sources as `terraform show -json` gives them, one in a child module."""
+    request = {"source_dir": str(tree), "output_dir": str(tree.parent / "out")}
+    planned = json.loads(run_cli(["build", "--request-json", json.dumps(request)]).stdout)
+    Path(planned["output_path"]).unlink()  # a clean runner
+    resource = {
+        "address": "module.fn.data.external.build",
+        "mode": "data",
+        "type": "external",
+        "values": {"query": request, "result": planned, "working_dir": None},
+    }
+    plan = {
+        "prior_state": {"values": {"root_module": {"child_modules": [{"resources": [resource]}]}}}
+    }
+    restored = run_cli(["restore", "-"], stdin=json.dumps(plan))
+    assert restored.code == 0, restored.stderr
+    assert restored.stderr.startswith("lambdazip-tf: module.fn.data.external.build: ")
+    assert "was rebuilt and matches the plan" in restored.stderr
+    assert Path(planned["output_path"]).is_file()
+    resource["values"]["result"] = {**planned, "output_base64sha256": "x" * 44}
+    assert_one_line_error(
+        run_cli(["restore", "-"], stdin=json.dumps(plan)), "but the plan expected"
+    )

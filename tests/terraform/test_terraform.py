@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -284,3 +285,70 @@ def test_a_checkout_at_another_path_plans_no_change_and_applies_a_saved_plan(
     assert applied["path"] == want["path"]
     assert applied["tf_hash"] == applied["hash"] == want["hash"]
     assert (runner / str(applied["path"])).is_file()
+
+
+def _function(name: str) -> str:
+    return (
+        f'resource "aws_lambda_function" "{name}" {{\n  function_name    = "{name}"\n'
+        "  filename         = module.fn.output_path\n"
+        "  source_code_hash = module.fn.output_base64sha256\n}\n"
+    )
+
+
+def test_a_saved_plan_that_reads_an_unchanged_zip_applies_on_a_clean_runner_after_restore(
+    terraform: Terraform, tmp_path: Path
+) -> None:
+    """A new function using an artifact whose content did not change: the apply-time check does
+    not run (nothing replaces it), so on a clean runner the zip is not there. `restore`, the CI
+    recipe's step before `terraform apply PLANFILE`, builds and checks it."""
+    work = tmp_path / "infra"
+    node_project(work / "fn")
+    module = (
+        f'module "fn" {{\n  source  = "{ROOT / "terraform"}"\n'
+        f"  program = {json.dumps([lambdazip_exe()])}\n"
+        '  source_dir = "${path.module}/fn"\n}\n'
+    )
+    (work / "main.tf").write_text(module + _function("one"))
+    ok(terraform(work, "init"))
+    ok(terraform(work, "apply", "-auto-approve"))
+    (work / "main.tf").write_text(module + _function("one") + _function("two"))
+    ok(terraform(work, "plan", "-out=saved.tfplan"))
+    (work / "plan.json").write_text(ok(terraform(work, "show", "-json", "saved.tfplan")).stdout)
+    # Without restore: the provider cannot read the zip.
+    bare = _checkout(work, tmp_path / "bare" / "infra")
+    ok(terraform(bare, "init"))
+    failed = terraform(bare, "apply", "saved.tfplan")
+    assert failed.code != 0
+    assert "reading ZIP file" in flat(failed.stderr)
+    # With it: built, checked against the plan, then applied.
+    runner = _checkout(work, tmp_path / "runner" / "infra")
+    ok(terraform(runner, "init"))
+    restored = subprocess.run(
+        [lambdazip_exe(), "restore", "plan.json"],
+        cwd=runner,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert restored.returncode == 0, restored.stderr
+    assert "module.fn.data.external.build:" in restored.stderr
+    assert "was rebuilt and matches the plan" in restored.stderr
+    ok(terraform(runner, "apply", "saved.tfplan"))
+    state = json.loads(ok(terraform(runner, "show", "-json")).stdout)
+    functions = [
+        r for r in state["values"]["root_module"]["resources"] if r["type"] == "aws_lambda_function"
+    ]
+    assert sorted(r["values"]["function_name"] for r in functions) == ["one", "two"]
+    assert {r["values"]["code_sha256"] for r in functions} == {
+        outputs_of_plan(work / "plan.json")["output_base64sha256"]
+    }
+
+
+def outputs_of_plan(plan_json: Path) -> dict[str, str]:
+    """The lambdazip-tf data source's planned result in a `terraform show -json` plan."""
+    state = json.loads(plan_json.read_text())["prior_state"]["values"]["root_module"]
+    for module in state["child_modules"]:
+        for resource in module["resources"]:
+            if resource["type"] == "external":
+                return dict(resource["values"]["result"])
+    raise AssertionError("no data source in the plan")
