@@ -14,9 +14,20 @@ import hashlib
 from typing import Any
 
 from tf import provider, schema, types
-from tf.iface import Config, CreateContext, DeleteContext, ReadContext, State, UpdateContext
+from tf.iface import (
+    Config,
+    CreateContext,
+    DeleteContext,
+    PlanContext,
+    ReadContext,
+    State,
+    UpdateContext,
+)
 from tf.runner import run_provider
+from tf.types import Unknown
 from tf.utils import Diagnostics
+
+CODE = ("filename", "source_code_hash")  # what, changed, uploads the code again
 
 
 def _upload(diags: Diagnostics, planned: State) -> bool:
@@ -64,6 +75,12 @@ class LambdaFunction(provider.Resource):
             ]
         )
 
+    def plan(self, ctx: PlanContext, current: State | None, planned: State) -> State | None:
+        # The code's hash is known only once the zip is read: at apply, when the code changes.
+        if current is None or any(current.get(k) != planned.get(k) for k in CODE):
+            planned["code_sha256"] = Unknown
+        return planned
+
     def create(self, ctx: CreateContext, planned: State) -> State | None:
         if not _upload(ctx.diagnostics, planned):
             return None
@@ -74,8 +91,7 @@ class LambdaFunction(provider.Resource):
         return current
 
     def update(self, ctx: UpdateContext, current: State, planned: State) -> State | None:
-        code = ("filename", "source_code_hash")
-        if any(current.get(key) != planned.get(key) for key in code):
+        if any(current.get(key) != planned.get(key) for key in CODE):
             if not _upload(ctx.diagnostics, planned):
                 return None
         else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import shutil
@@ -115,8 +117,6 @@ def test_saved_plan_applies_on_a_clean_machine_and_refuses_changed_sources(
     ok(terraform(work, "apply", "saved.tfplan"))
     path = work / str(planned_out["path"])
     assert path.exists()
-    import base64
-    import hashlib
 
     digest = base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
     assert digest == planned_out["hash"]  # byte-identical to what was planned
@@ -261,7 +261,7 @@ def test_a_checkout_at_another_path_plans_no_change_and_applies_a_saved_plan(
         '  source_dir = "${path.module}/fn"\n}\n'
         'output "fn" {\n  value = {\n    path = module.fn.output_path\n'
         "    hash = module.fn.output_base64sha256\n"
-        "    tf_hash = filebase64sha256(module.fn.output_path)\n  }\n}\n"
+        "    tf_hash = filebase64sha256(module.fn.output_path)\n  }\n}\n" + _function("api")
     )
     ok(terraform(work, "init"))
     ok(terraform(work, "apply", "-auto-approve"))
@@ -285,6 +285,28 @@ def test_a_checkout_at_another_path_plans_no_change_and_applies_a_saved_plan(
     assert applied["path"] == want["path"]
     assert applied["tf_hash"] == applied["hash"] == want["hash"]
     assert (runner / str(applied["path"])).is_file()
+    state = json.loads(ok(terraform(runner, "show", "-json")).stdout)
+    (api,) = [r for r in state["values"]["root_module"]["resources"] if r["name"] == "api"]
+    assert api["values"]["code_sha256"] == want["hash"]  # deployed what was planned
+
+
+def test_an_artifact_overwritten_in_place_is_caught_at_apply(
+    terraform: Terraform, tmp_path: Path
+) -> None:
+    src = node_project(tmp_path / "fn")
+    work = root_module(tmp_path / "root", {"fn": f'  source_dir = "{src}"'})
+    ok(terraform(work, "init"))
+    ok(terraform(work, "apply", "-auto-approve"))
+    out = outputs(terraform, work)["fn"]
+    artifact = work / str(out["path"])
+    before = artifact.stat()
+    data = artifact.read_bytes()
+    with artifact.open("r+b") as f:  # other bytes; the same size, inode and (below) mtime
+        f.write(data[:40] + bytes(reversed(data[40:80])) + data[80:])
+    os.utime(artifact, ns=(before.st_atime_ns, before.st_mtime_ns))
+    ok(terraform(work, "apply", "-auto-approve", "-replace=module.fn.terraform_data.artifact"))
+    repaired = base64.b64encode(hashlib.sha256(artifact.read_bytes()).digest()).decode()
+    assert repaired == out["hash"]
 
 
 def _function(name: str) -> str:
