@@ -10,10 +10,11 @@ winning, decodes and validates it once, and works out its output folder once
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 from contextlib import AbstractContextManager
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from .._version import __version__
 from ..core.outputs import output_folder
@@ -55,11 +56,57 @@ LAMBDAZIP_NO_CACHE=1 disables the cache; LAMBDAZIP_CACHE_MAX_MB bounds the artif
 kept in the output folder for reuse (default 512; least recently used deleted first)."""
 
 
-def _parser() -> argparse.ArgumentParser:
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line in the project's words instead of usage and exit 2
+    (main.py prints them like any other error)."""
+
+    commands: dict[str, argparse.ArgumentParser]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # No abbreviations: a mistyped flag that happens to be a prefix must not pass as another.
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        raise RequestError(f"{message} (see `{self.prog} --help`)")
+
+
+def _flags(parser: _Parser, command: str) -> list[str]:
+    # argparse lists a parser's options only in its actions (no public accessor).
+    return [opt for action in parser.commands[command]._actions for opt in action.option_strings]
+
+
+def _unknown_flags(parser: _Parser, command: str, extras: list[str]) -> NoReturn:
+    """One line for flags the subcommand does not know, with the closest of its own."""
+    unknown = next((extra for extra in extras if extra.startswith("-")), extras[0])
+    close = difflib.get_close_matches(unknown.split("=")[0], _flags(parser, command), n=1)
+    hint = f"; did you mean {close[0]}?" if close else f"; see `{PROG} {command} --help`"
+    raise RequestError(f"`{PROG} {command}` has no flag {unknown}{hint}")
+
+
+def _parse(parser: _Parser, args_list: list[str]) -> argparse.Namespace:
+    """The arguments; an unknown flag is named first, before what else is wrong."""
+    command = args_list[0] if args_list and args_list[0] in parser.commands else None
+    if command is not None:
+        known = _flags(parser, command)
+        unknown = [
+            a for a in args_list[1:] if a[:1] == "-" and a != "-" and a.split("=")[0] not in known
+        ]
+        if unknown:
+            _unknown_flags(parser, command, unknown)
+    args, extras = parser.parse_known_args(args_list)
+    if extras and args.command is not None:
+        _unknown_flags(parser, args.command, extras)
+    if extras:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    return args
+
+
+def _parser() -> _Parser:
     keys = "\n  ".join(
         f"{name:<25} {field.description}" for name, field in Request.model_fields.items()
     )
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description=_DESCRIPTION,
         epilog=_EPILOG.format(keys=keys),
@@ -84,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PLAN_JSON",
         help="the output of `terraform show -json PLANFILE` ('-' for stdin)",
     )
+    parser.commands = {"build": build_p, "plan": plan_p, "ensure": ensure_p, "restore": restore_p}
     for p in (build_p, plan_p, ensure_p):
         _add_request_flags(p)
     plan_p.add_argument("--json", action="store_true", help="print the dry run as JSON")
@@ -214,9 +262,10 @@ def _print_plan(outcome: Outcome, as_json: bool, out: Out) -> None:
 def run_command(args_list: list[str], stdin: TextIO, stdout: Out, stderr: TextIO) -> int:
     """Run `build`, `plan`, `ensure` or `restore`; argparse handles --help, --version and usage
     errors."""
-    args = _parser().parse_args(args_list)
+    parser = _parser()
+    args = _parse(parser, args_list)
     if args.command is None:
-        _parser().print_help(stderr)
+        parser.print_help(stderr)
         return 1
     if args.command == "restore":
         return restore(args.plan_json, stdin, stderr)

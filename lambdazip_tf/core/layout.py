@@ -69,7 +69,10 @@ def resolve_context(
     base = cwd or Path.cwd()
     source_path = str(base / request.source_dir)
     if not fs.exists(source_path):
-        raise SourceError(f"source_dir {source_path} does not exist", source_path)
+        # A relative path is taken from the folder the tool runs in: under Terraform, the root
+        # module's, which a newcomer may not expect.
+        where = "" if request.source_dir.is_absolute() else f" (relative to {base})"
+        raise SourceError(f"source_dir {request.source_dir} does not exist{where}", source_path)
     if not fs.isdir(source_path):
         raise SourceError(f"source_dir {source_path} is not a folder", source_path)
     source = fs.realpath(source_path)

@@ -19,6 +19,7 @@ from ..errors import RequestError
 from .compress import DEFAULT_LEVEL
 
 DEFAULT_EXCLUDE_PACKAGES = ("@aws-sdk/*",)
+_NOT_A_LIST = "must be a list of strings, jsonencode()d as Terraform sends lists"
 
 
 class Request(BaseModel):
@@ -90,13 +91,24 @@ class Request(BaseModel):
         if isinstance(value, str):
             try:
                 value = json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"expected a jsonencode()d list of strings ({exc.msg})") from exc
+            except json.JSONDecodeError:
+                raise ValueError(_NOT_A_LIST) from None
             if value is None:
                 return None
-        if isinstance(value, list) and not all(isinstance(item, str) for item in value):
-            raise ValueError("expected a list of strings")
+        if not isinstance(value, list | tuple) or not all(isinstance(i, str) for i in value):
+            raise ValueError(_NOT_A_LIST)
         return value
+
+    @field_validator("include_dev_dependencies", "layer", mode="before")
+    @classmethod
+    def _exact_bool(cls, value: Any) -> Any:
+        # Exactly what Terraform's tostring() makes of a bool: pydantic alone would also take
+        # "yes", "on", "1" or "t", and a typo would pass as a choice.
+        if isinstance(value, bool):
+            return value
+        if value in ("true", "false"):
+            return value == "true"
+        raise ValueError("must be true or false (what Terraform's tostring() gives for a bool)")
 
     @field_validator("source_dir", mode="before")
     @classmethod
@@ -165,9 +177,32 @@ def parse_request(data: Any) -> Request:
         return Request.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        key = ".".join(str(part) for part in first["loc"]) or "request"
-        detail = first["msg"].removeprefix("Value error, ")
-        raise RequestError(f"request key {key!r}: {detail}", key=key) from None
+        key = str(first["loc"][0]) if first["loc"] else "request"
+        raise RequestError(_in_words(key, first), key=key) from None
+
+
+# pydantic's words for what is wrong, in the project's (the value errors are already ours).
+_WORDS = {
+    "compression_level": "must be a whole number from 0 to 9",
+    "name": "must be letters, digits, '.', '_' or '-', not starting with '.' or '-', "
+    "at most 128 characters",
+    "runtime": "must be nodejs or files",
+    "symlinks": "must be preserve or dereference",
+}
+
+
+def _in_words(key: str, error: Any) -> str:
+    if error["type"] == "missing":
+        return f"{key} is required"
+    if error["type"] == "value_error":
+        detail = str(error["msg"]).removeprefix("Value error, ")
+    elif key in _WORDS:
+        detail = _WORDS[key]
+    elif error["type"] in ("string_type", "path_type"):
+        detail = "must be a string"
+    else:
+        detail = str(error["msg"])
+    return f"request key {key!r}: {detail}"
 
 
 def _json_kind(value: Any) -> str:

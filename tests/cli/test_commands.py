@@ -170,3 +170,29 @@ def test_restore_ensures_each_data_source_of_the_plan(tree: Path, run_cli: Any) 
     assert_one_line_error(
         run_cli(["restore", "-"], stdin=json.dumps(plan)), "but the plan expected"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (
+            ["build", "--sourc-dir", "fn"],
+            ["`lambdazip-tf build` has no flag --sourc-dir", "--source-dir?"],
+        ),
+        (["plan", "--jsn"], ["`lambdazip-tf plan` has no flag --jsn; did you mean --json?"]),
+        (
+            ["ensure", "--expect-sha", "x"],
+            ["`lambdazip-tf ensure` has no flag", "--expect-sha256?"],
+        ),
+        (["build", "--zzzz"], ["has no flag --zzzz; see `lambdazip-tf build --help`"]),
+        (["bild"], ["invalid choice: 'bild'"]),
+        (
+            ["ensure", "--source-dir", "fn"],
+            ["required: --expect-sha256", "lambdazip-tf ensure --help"],
+        ),
+    ],
+)
+def test_usage_errors_are_one_line_naming_the_closest_flag_of_that_subcommand(
+    run_cli: Any, args: list[str], needles: list[str]
+) -> None:
+    assert_one_line_error(run_cli(args), *needles)
