@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .core.filesystem import ObservedFileSystem
+from .core.inventory import Inventory, dev_only, estimated_size, groups, locate_packages
 from .core.layout import Layout, build_layout, check_output_dir, resolve_context
 from .core.limits import check_unzipped, size_warning
 from .core.outputs import ArtifactFacts, build_options, combined_hash, result_strings
 from .core.request import Request, Result
 from .core.staging import remove_stale_temps
-from .errors import OutputError
+from .errors import LimitError, OutputError
 from .speed import artifact, snapshot
 from .speed.cache import Cache
 from .speed.pool import Packer
@@ -57,6 +58,7 @@ class Outcome:
     layer: ArtifactFacts | None
     current: bool = False
     warnings: list[str] = field(default_factory=list)
+    inventory: Inventory | None = None  # dry runs only
 
     @property
     def content_hash(self) -> str:
@@ -168,7 +170,9 @@ def _size_warnings(function: ArtifactFacts, layer: ArtifactFacts | None) -> list
 
 
 def dry_run(request: Request, cwd: Path | None = None) -> Outcome:
-    """Everything `build` would decide, without writing a byte (the `plan` command)."""
+    """Everything `build` would decide, without writing a byte (the `plan` command), and what
+    a person wants to know besides: what was left out and how big it is, the dev-only packages,
+    an estimate of each zip not built yet."""
     fs = ObservedFileSystem()
     context = resolve_context(request, fs, cwd)
     layout = build_layout(context, fs)
@@ -181,8 +185,32 @@ def dry_run(request: Request, cwd: Path | None = None) -> Outcome:
             layer = artifact.inspect(layout.layer, context.naming(layer=True), options, cache)
     finally:
         cache.close()
+    estimated = {
+        label: estimated_size(entries, options.level)
+        for label, facts, entries in (
+            ("function", fn, layout.function),
+            ("layer", layer, layout.layer),
+        )
+        if facts is not None and entries is not None and not facts.reused
+    }
+    warnings = [
+        warning
+        for label, facts in (("function", fn), ("layer", layer))
+        if facts is not None
+        and (warning := size_warning(facts.path, facts.size or estimated.get(label, 0)))
+    ]
+    try:
+        check_unzipped([layout.function, layout.layer or []], layout.packages)
+    except LimitError as exc:  # the build refuses it; the plan shows why
+        warnings.append(str(exc))
+    dev = []
+    if context.runtime == "nodejs" and not request.include_dev_dependencies:
+        shipped = [p.path for p in layout.packages]
+        dev = dev_only(context.source, shipped, context.allowed_roots)
+    located = locate_packages(context.source, layout.excluded)
+    found = Inventory(groups(layout.excluded, located), dev, estimated)
     current = fn.reused and (layer is None or layer.reused)
-    return Outcome(layout, fn, layer, current, _size_warnings(fn, layer))
+    return Outcome(layout, fn, layer, current, warnings, found)
 
 
 def build_from(request: Request, cwd: Path | None = None) -> Result:

@@ -135,6 +135,9 @@ def _parser() -> _Parser:
     for p in (build_p, plan_p, ensure_p):
         _add_request_flags(p)
     plan_p.add_argument("--json", action="store_true", help="print the dry run as JSON")
+    plan_p.add_argument(
+        "--files", action="store_true", help="also list every entry and every left-out path"
+    )
     ensure_p.add_argument(
         "--expect-sha256",
         required=True,
@@ -252,11 +255,11 @@ def _as_object(data: Any) -> dict[str, Any]:
     return dict(data)
 
 
-def _print_plan(outcome: Outcome, as_json: bool, out: Out) -> None:
-    if as_json:
+def _print_plan(outcome: Outcome, args: argparse.Namespace, out: Out) -> None:
+    if args.json:
         out.write(json.dumps(plan_json(outcome), indent=2, sort_keys=True) + "\n")
     else:
-        out.write(plan_text(outcome))
+        out.write(plan_text(outcome, files=args.files))
 
 
 def run_command(args_list: list[str], stdin: TextIO, stdout: Out, stderr: TextIO) -> int:
@@ -277,7 +280,7 @@ def run_command(args_list: list[str], stdin: TextIO, stdout: Out, stderr: TextIO
             )
         stdout.write(json.dumps(outcome.strings(), indent=2, sort_keys=True) + "\n")
     elif args.command == "plan":
-        _print_plan(dry_run(given.request), args.json, stdout)
+        _print_plan(dry_run(given.request), args, stdout)
     else:
         # Given whole as JSON, as the module's provisioner does, the request is the one the data
         # source sent: its snapshot answers first.

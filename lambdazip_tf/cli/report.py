@@ -1,23 +1,61 @@
-"""The dry run's report (`lambdazip-tf plan`), as text for people and as JSON for tools."""
+"""The dry run's report (`lambdazip-tf plan`): a summary for people, and JSON for tools.
+
+The text leads with what a person decides on: each zip and its size, the largest packages and
+why each ships, what was left out and how much, and warnings. Every file is listed only with
+`--files`, so that a 25,000-file function's plan fits on a screen or two.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..core.entries import Entry
+from ..core.entries import Entry, PackageInfo
+from ..core.inventory import Inventory
 from ..core.outputs import ArtifactFacts
 from ..pipeline import Outcome
+
+TOP_PACKAGES = 25  # the largest packages the summary names; the rest are counted
+TOP_DEV_ONLY = 5
+
+
+def human(size: float) -> str:
+    """A size in bytes as a person reads it: 512 B, 3.4 KB, 12.0 MB (powers of 1024)."""
+    for unit in ("B", "KB", "MB"):
+        if size < 1024 or unit == "MB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def why(package: PackageInfo) -> str:
+    """Why a package ships: the chain of names from package.json down to it."""
+    return " > ".join(("package.json", *package.chain))
+
+
+def _inventory(outcome: Outcome) -> Inventory:
+    return outcome.inventory or Inventory([], [], {})
+
+
+def _zips(outcome: Outcome) -> list[tuple[str, ArtifactFacts, list[Entry]]]:
+    layout = outcome.layout
+    parts = [("function", outcome.function, layout.function)]
+    if outcome.layer is not None and layout.layer is not None:
+        parts.append(("layer", outcome.layer, layout.layer))
+    return parts
 
 
 def plan_json(outcome: Outcome) -> dict[str, Any]:
     """Everything `plan` knows, as plain JSON types."""
     layout = outcome.layout
+    found = _inventory(outcome)
 
-    def zip_json(facts: ArtifactFacts, entries: list[Entry]) -> dict[str, Any]:
+    def zip_json(label: str, facts: ArtifactFacts, entries: list[Entry]) -> dict[str, Any]:
         return {
             "path": facts.path,
             "content_hash": facts.content_hash,
             "current": facts.reused,
+            "size": facts.size if facts.reused else None,
+            "estimated_size": found.estimated.get(label),
             "file_count": facts.file_count,
             "symlink_count": facts.symlink_count,
             "unzipped_size": facts.unzipped_size,
@@ -33,47 +71,104 @@ def plan_json(outcome: Outcome) -> dict[str, Any]:
         "runtime": layout.context.runtime,
         "content_hash": outcome.content_hash,
         "current": outcome.current,
-        "function": zip_json(outcome.function, layout.function),
         "packages": [
-            {"name": p.name, "version": p.version, "path": p.arc, "files": p.files, "bytes": p.size}
-            for p in layout.packages
+            {
+                "name": p.name,
+                "version": p.version,
+                "path": p.arc,
+                "files": p.files,
+                "bytes": p.size,
+                "why": ["package.json", *p.chain],
+            }
+            for p in sorted(layout.packages, key=lambda p: (-p.size, p.arc))
         ],
         "excluded": [{"path": x.arc, "reason": x.reason} for x in layout.excluded],
+        "left_out": [g._asdict() for g in found.left_out],
+        "dev_only": [p._asdict() for p in found.dev_only],
+        "warnings": list(outcome.warnings),
     }
-    if outcome.layer is not None and layout.layer is not None:
-        data["layer"] = zip_json(outcome.layer, layout.layer)
+    for label, facts, entries in _zips(outcome):
+        data[label] = zip_json(label, facts, entries)
     return data
 
 
-def plan_text(outcome: Outcome) -> str:
-    """A readable dry-run report."""
+def plan_text(outcome: Outcome, *, files: bool = False) -> str:
+    """A readable dry-run report; with `files`, every entry and every left-out path too."""
     layout = outcome.layout
-    lines = [
-        f"source:       {layout.context.source} (runtime {layout.context.runtime})",
-        f"content hash: {outcome.content_hash}",
-    ]
-    parts: list[tuple[str, ArtifactFacts, list[Entry]]] = [
-        ("function", outcome.function, layout.function)
-    ]
-    if outcome.layer is not None and layout.layer is not None:
-        parts.append(("layer", outcome.layer, layout.layer))
-    for label, facts, entries in parts:
-        state = "current, nothing to do" if facts.reused else "would be built"
+    found = _inventory(outcome)
+    lines = [f"source:       {layout.context.source} (runtime {layout.context.runtime})"]
+    for label, facts, _ in _zips(outcome):
+        if facts.reused:
+            size, state = f"{human(facts.size)} zipped", "current, nothing to do"
+        else:
+            estimate = found.estimated.get(label, 0)
+            size, state = f"about {human(estimate)} zipped", "would be built"
         lines += [
-            "",
-            f"{label} zip:  {facts.path} ({state})",
-            f"  {facts.file_count} files, {facts.symlink_count} links, "
-            f"{facts.unzipped_size} bytes unzipped",
+            f"{label + ' zip:':13} {facts.path} ({state})",
+            f"              {size}, {facts.file_count} files, {facts.symlink_count} links, "
+            f"{human(facts.unzipped_size)} unzipped",
         ]
+    lines.append(f"content hash: {outcome.content_hash}")
+    lines += _packages(layout.packages)
+    lines += _left_out(found)
+    lines += ["", "warnings:"] + [f"  {w}" for w in outcome.warnings] if outcome.warnings else []
+    if files:
+        lines += _files(outcome)
+    else:
+        lines += ["", "every file and every left-out path: lambdazip-tf plan --files"]
+    return "\n".join(lines) + "\n"
+
+
+def _packages(packages: list[PackageInfo]) -> list[str]:
+    if not packages:
+        return []
+    total = sum(p.size for p in packages)
+    ranked = sorted(packages, key=lambda p: (-p.size, p.arc))
+    lines = ["", f"packages ({len(packages)}, {human(total)}), largest first:"]
+    width = max(len(f"{p.name}@{p.version}") for p in ranked[:TOP_PACKAGES])
+    for p in ranked[:TOP_PACKAGES]:
+        name = f"{p.name}@{p.version}"
+        lines.append(f"  {human(p.size):>9} {p.files:6} files  {name:<{width}}  {why(p)}")
+    rest = ranked[TOP_PACKAGES:]
+    if rest:
+        rest_size = human(sum(p.size for p in rest))
+        lines.append(f"  and {len(rest)} smaller packages, {rest_size} ({len(packages)} in all)")
+    return lines
+
+
+def _left_out(found: Inventory) -> list[str]:
+    lines = ["", "left out:"]
+    if found.dev_only:
+        files = sum(p.files for p in found.dev_only)
+        size = human(sum(p.size for p in found.dev_only))
+        names = ", ".join(f"{p.name}@{p.version}" for p in found.dev_only[:TOP_DEV_ONLY])
+        more = (
+            f" and {len(found.dev_only) - TOP_DEV_ONLY} more"
+            if len(found.dev_only) > TOP_DEV_ONLY
+            else ""
+        )
+        lines.append(
+            f"  {size:>9} {files:6} files  {len(found.dev_only)} dev-only packages, installed "
+            f"but not shipped: {names}{more}"
+        )
+    for group in found.left_out:
+        paths = f"{group.paths} path{'s' if group.paths != 1 else ''}"
+        lines.append(f"  {human(group.size):>9} {group.files:6} files  {group.reason} ({paths})")
+    if len(lines) == 2:
+        lines.append("  nothing")
+    return lines
+
+
+def _files(outcome: Outcome) -> list[str]:
+    lines = []
+    for label, _, entries in _zips(outcome):
+        lines += ["", f"{label} zip entries ({len(entries)}):"]
         for e in entries:
             kind = {"file": "f", "dir": "d", "link": "l"}[e.kind]
             size = str(e.size) if e.kind == "file" else "-"
             arrow = f" -> {e.target}" if e.kind == "link" else ""
             lines.append(f"  {kind} {e.mode:04o} {size:>10}  {e.zip_name}{arrow}")
-    if layout.packages:
-        lines += ["", f"packages ({len(layout.packages)}):"]
-        for p in layout.packages:
-            lines.append(f"  {p.name}@{p.version}  {p.files} files  {p.size} bytes  {p.arc}")
-    lines += ["", f"excluded ({len(layout.excluded)}):"]
-    lines += [f"  {x.arc}  ({x.reason})" for x in layout.excluded] or ["  nothing"]
-    return "\n".join(lines) + "\n"
+    excluded = outcome.layout.excluded
+    lines += ["", f"left out ({len(excluded)}):"]
+    lines += [f"  {x.arc}  ({x.reason})" for x in excluded] or ["  nothing"]
+    return lines

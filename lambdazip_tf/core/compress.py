@@ -141,3 +141,8 @@ def hash_file(path: str, size: int) -> str:
     for data in _chunks(path, size, CHUNK):
         digest.update(data)
     return digest.hexdigest()
+
+
+def deflated_size(data: bytes, level: int) -> int:
+    """How many bytes `data` takes as a member's content at `level` (an estimate's sample)."""
+    return len(deflate.deflate_compress(data, level)) if level else len(data)

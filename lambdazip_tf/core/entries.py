@@ -54,6 +54,7 @@ class Excluded(NamedTuple):
 
     arc: str
     reason: str
+    path: str | None = None  # what was left out on disk, for `plan` to measure
 
 
 class PackageInfo(NamedTuple):
@@ -64,6 +65,8 @@ class PackageInfo(NamedTuple):
     arc: str
     files: int
     size: int
+    chain: tuple[str, ...] = ()  # why it ships: the names from package.json down to it
+    path: str = ""  # its real folder
 
 
 def normalised_mode(st_mode: int) -> int:

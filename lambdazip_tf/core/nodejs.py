@@ -110,7 +110,7 @@ def _names(manifest: dict[str, Any], path: str, *, dev: bool) -> list[_Dep]:
     return [_Dep(n, o) for n, o in sorted(deps.items())]
 
 
-def _resolve(fs: ObservedFileSystem, name: str, start: str) -> tuple[str, str] | None:
+def resolve(fs: ObservedFileSystem, name: str, start: str) -> tuple[str, str] | None:
     """Where Node finds `name` from the real folder `start`: (path found, its real path)."""
     folder = start
     while True:
@@ -177,6 +177,7 @@ def crawl(
     fs = collector.fs
     slots: dict[str, str] = {}
     instances: dict[str, str] = {}
+    required_by: dict[str, tuple[str, str]] = {}  # package -> (dependent's arc, name it used)
     edges: list[tuple[str, str, str]] = []
     excluded_names: set[str] = set()
     queue: deque[tuple[str, str, bool]] = deque([("", source, True)])
@@ -196,7 +197,7 @@ def crawl(
                         Excluded(f"node_modules/{dep.name}", f"exclude_packages {glob!r}")
                     )
                 continue
-            found = _resolve(fs, dep.name, real)
+            found = resolve(fs, dep.name, real)
             if found is None:
                 if dep.optional:
                     continue
@@ -223,6 +224,9 @@ def crawl(
                 collector.add_link(slot, arc_relpath(files_arc, slot))
             if files_arc not in instances:
                 instances[files_arc] = target
+                # The first dependent to reach a package is the shortest way from package.json
+                # (the queue is breadth first): why it ships, for `plan`.
+                required_by[files_arc] = (arc, dep.name)
                 collector.add_tree(target, files_arc, rules, skip_node_modules="root")
                 queue.append((files_arc, target, False))
     for arc, name, target in edges:
@@ -233,7 +237,7 @@ def crawl(
                 f"{target}; please report this with `lambdazip-tf plan` output",
                 package=name,
             )
-    return _infos(collector, instances, manifests)
+    return _infos(collector, instances, manifests, required_by)
 
 
 def _place(
@@ -282,7 +286,10 @@ def _depth(arc: str) -> int:
 
 
 def _infos(
-    collector: Collector, instances: dict[str, str], manifests: dict[str, dict[str, Any]]
+    collector: Collector,
+    instances: dict[str, str],
+    manifests: dict[str, dict[str, Any]],
+    required_by: dict[str, tuple[str, str]],
 ) -> list[PackageInfo]:
     files: dict[str, int] = dict.fromkeys(instances, 0)
     sizes: dict[str, int] = dict.fromkeys(instances, 0)
@@ -295,6 +302,14 @@ def _infos(
         if folder:
             files[folder] += 1
             sizes[folder] += entry.size
+
+    def chain(arc: str) -> tuple[str, ...]:
+        names = []
+        while arc in required_by:
+            arc, name = required_by[arc]
+            names.append(name)
+        return tuple(reversed(names))
+
     infos = []
     for arc, real in sorted(instances.items()):
         manifest = manifests.get(real) or read_manifest(collector.fs, real, required=False)
@@ -307,6 +322,8 @@ def _infos(
                 arc,
                 files[arc],
                 sizes[arc],
+                chain(arc),
+                real,
             )
         )
     return infos

@@ -164,7 +164,7 @@ class Collector:
                             _PendingLink(item_arc, item.path, placement, rules, copying)
                         )
                     else:
-                        self._exclude(item_arc, why)
+                        self._exclude(item_arc, why, item.path)
                 elif item.is_dir(follow_symlinks=False):
                     if name == "node_modules" and (
                         skip_node_modules == "all"
@@ -172,11 +172,11 @@ class Collector:
                     ):
                         continue  # dependencies are crawled on their own
                     if item.path in skip_dirs:
-                        self._exclude(item_arc, "the output folder")
+                        self._exclude(item_arc, "the output folder", item.path)
                         continue
                     why = check(item_arc, is_dir=True) if check else None
                     if why:
-                        self._exclude(item_arc, why)
+                        self._exclude(item_arc, why, item.path)
                         continue
                     self._add(Entry(item_arc, "dir", DIR_MODE))
                     stack.append((item.path, item_arc))
@@ -185,11 +185,11 @@ class Collector:
                     if not stat.S_ISREG(st.st_mode):
                         # FIFOs, sockets and devices have no content a function could ship;
                         # opening a FIFO would hang the build. Listed by `plan`.
-                        self._exclude(item_arc, "not a regular file, folder or link")
+                        self._exclude(item_arc, "not a regular file, folder or link", item.path)
                         continue
                     why = check(item_arc, is_dir=False) if check else None
                     if why:
-                        self._exclude(item_arc, why)
+                        self._exclude(item_arc, why, item.path)
                     elif item_arc in entries:
                         self._add(file_entry(item_arc, item.path, st))
                     else:
@@ -280,8 +280,8 @@ class Collector:
             )
         self.entries[entry.arc] = entry
 
-    def _exclude(self, arc: str, reason: str | None) -> None:
-        self.excluded.append(Excluded(arc, reason or "excluded"))
+    def _exclude(self, arc: str, reason: str | None, path: str) -> None:
+        self.excluded.append(Excluded(arc, reason or "excluded", path))
 
 
 def _scan(fs: ObservedFileSystem, folder: str) -> list[os.DirEntry[str]]:

@@ -9,10 +9,13 @@ from typing import Any
 import pytest
 from helpers import (
     assert_one_line_error,
+    node_function,
+    pkg,
     write,
 )
 
 from lambdazip_tf import __version__, cli
+from lambdazip_tf.cli.report import human
 from lambdazip_tf.core.request import Request
 
 
@@ -39,24 +42,27 @@ def test_plan_writes_nothing_and_reports_exclusions(
     write(tree / ".env", "SECRET=1")
     write(tree / "notes.md", "# notes")
     out = tmp_path / "out"
-    run = run_cli(
-        ["plan", "--source-dir", str(tree), "--output-dir", str(out), "--exclude", "*.md"]
-    )
+    flags = ["--source-dir", str(tree), "--output-dir", str(out), "--exclude", "*.md"]
+    run = run_cli(["plan", *flags])
     assert run.code == 0, run.stderr
     assert not out.exists()
     assert "would be built" in run.stdout
-    assert ".env  (default: likely secret (environment file) pattern '.env*')" in run.stdout
-    assert "notes.md  (excludes pattern '*.md')" in run.stdout
-    assert "f 0644" in run.stdout
-    assert "lib/util.js" in run.stdout
-    built = run_cli(
-        ["build", "--source-dir", str(tree), "--output-dir", str(out), "--exclude", "*.md"]
+    # The summary groups what was left out; the files are listed only with --files.
+    assert "1 files  excludes pattern '*.md' (1 path)" in run.stdout
+    assert "1 files  default: likely secret (environment file) pattern '.env*' (1 path)" in (
+        run.stdout
     )
+    assert "lib/util.js" not in run.stdout
+    assert "lambdazip-tf plan --files" in run.stdout
+    listed = run_cli(["plan", "--files", *flags])
+    assert ".env  (default: likely secret (environment file) pattern '.env*')" in listed.stdout
+    assert "notes.md  (excludes pattern '*.md')" in listed.stdout
+    assert "f 0644" in listed.stdout
+    assert "lib/util.js" in listed.stdout
+    built = run_cli(["build", *flags])
     data = json.loads(built.stdout)
     listing = sorted(p.name for p in out.iterdir())
-    report = run_cli(
-        ["plan", "--json", "--source-dir", str(tree), "--output-dir", str(out), "--exclude", "*.md"]
-    )
+    report = run_cli(["plan", "--json", *flags])
     plan = json.loads(report.stdout)
     assert plan["current"] is True
     assert plan["content_hash"] == data["content_hash"]
@@ -65,20 +71,7 @@ def test_plan_writes_nothing_and_reports_exclusions(
     assert sorted(p.name for p in out.iterdir()) == listing  # plan wrote nothing
     changed = write(tree / "index.js", "changed")
     assert changed.exists()
-    stale = json.loads(
-        run_cli(
-            [
-                "plan",
-                "--json",
-                "--source-dir",
-                str(tree),
-                "--output-dir",
-                str(out),
-                "--exclude",
-                "*.md",
-            ]
-        ).stdout
-    )
+    stale = json.loads(run_cli(["plan", "--json", *flags]).stdout)
     assert stale["current"] is False
     assert stale["content_hash"] != data["content_hash"]
 
@@ -196,3 +189,64 @@ def test_usage_errors_are_one_line_naming_the_closest_flag_of_that_subcommand(
     run_cli: Any, args: list[str], needles: list[str]
 ) -> None:
     assert_one_line_error(run_cli(args), *needles)
+
+
+def test_plan_for_a_person_sizes_chains_dev_only_and_what_was_left_out(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    src = node_function(
+        tmp_path / "fn",
+        dependencies={"a": "1", "@aws-sdk/client-s3": "3"},
+        devDependencies={"dev-tool": "1"},
+    )
+    a = pkg(src / "node_modules" / "a", "a", dependencies={"b": "1"})
+    write(a / "big.js", "x" * 3000)
+    pkg(src / "node_modules" / "b", "b", version="2.0.0")
+    pkg(src / "node_modules" / "@aws-sdk" / "client-s3", "@aws-sdk/client-s3")
+    tool = pkg(src / "node_modules" / "dev-tool", "dev-tool", dependencies={"b": "2", "c": "1"})
+    write(tool / "cli.js", "y" * 5000)
+    pkg(src / "node_modules" / "c", "c", version="3.1.0")  # reached only through dev-tool
+    run = run_cli(["plan", "--source-dir", str(src), "--output-dir", str(tmp_path / "out")])
+    assert run.code == 0, run.stderr
+    text = run.stdout
+    assert "about " in text and "KB zipped" in text  # an estimate: not built yet
+    assert "packages (2, " in text
+    lines = text.splitlines()
+    a_line = next(line for line in lines if "a@1.0.0" in line)
+    b_line = next(line for line in lines if "b@2.0.0" in line)
+    assert a_line.endswith("package.json > a") and b_line.endswith("package.json > a > b")
+    assert lines.index(a_line) < lines.index(b_line)  # largest first
+    dev = next(line for line in lines if "dev-only packages" in line)
+    assert "2 dev-only packages, installed but not shipped: dev-tool@1.0.0, c@3.1.0" in dev
+    assert "KB" in dev  # b is shipped, so it is not dev-only
+    assert "exclude_packages '@aws-sdk/*' (1 path)" in text
+    plan = json.loads(
+        run_cli(
+            ["plan", "--json", "--source-dir", str(src), "--output-dir", str(tmp_path / "o")]
+        ).stdout
+    )
+    assert [p["name"] for p in plan["dev_only"]] == ["dev-tool", "c"]
+    assert plan["packages"][0]["why"] == ["package.json", "a"]
+    assert plan["function"]["estimated_size"] > 0 and plan["function"]["size"] is None
+    (group,) = [g for g in plan["left_out"] if g["reason"].startswith("exclude_packages")]
+    assert group["files"] == 2 and group["size"] > 0
+    built = run_cli(["build", "--source-dir", str(src), "--output-dir", str(tmp_path / "o")])
+    size = json.loads(built.stdout)["output_size"]
+    again = json.loads(
+        run_cli(
+            ["plan", "--json", "--source-dir", str(src), "--output-dir", str(tmp_path / "o")]
+        ).stdout
+    )
+    assert again["function"]["size"] == int(size)  # current: the actual size
+    assert abs(plan["function"]["estimated_size"] - int(size)) < int(size) * 0.25
+
+
+def test_human_sizes() -> None:
+    assert [human(n) for n in (0, 1023, 1024, 1536, 10 * 1024 * 1024, 5 * 1024**3)] == [
+        "0 B",
+        "1023 B",
+        "1.0 KB",
+        "1.5 KB",
+        "10.0 MB",
+        "5120.0 MB",
+    ]

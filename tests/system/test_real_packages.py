@@ -167,3 +167,33 @@ def test_npm_workspaces_function_gets_its_workspace_package_as_files(
     run = invoke(unpacked, None, "index.handler", {"name": "monorepo"})
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["greeting"].startswith("hello monorepo, see you in 1 day")
+
+
+def test_plan_of_a_25000_file_tree_fits_a_screen_or_two(tmp_path: Path, run_cli: Any) -> None:
+    """The benchmark's production tree, installed by npm: the summary, not 25,000 lines."""
+    app = tmp_path / "app"
+    app.mkdir()
+    for name in ("package.json", "package-lock.json", "index.js"):
+        shutil.copy(ROOT / "benchmarks" / "app" / name, app / name)
+    _install(app, ["npm", "ci", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error"])
+    run = run_cli(["plan", "--source-dir", str(app), "--output-dir", str(tmp_path / "out")])
+    assert run.code == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert len(lines) <= 80, run.stdout
+    assert any("files" in line and "package.json > aws-sdk > " in line for line in lines)
+    assert any(line.startswith("  and ") and "smaller packages" in line for line in lines)
+    files = run_cli(
+        ["plan", "--files", "--source-dir", str(app), "--output-dir", str(tmp_path / "o")]
+    )
+    assert len(files.stdout.splitlines()) > 20_000
+
+
+def test_plan_names_the_dev_only_packages_npm_installed(
+    projects: dict[str, Path], run_cli: Any, tmp_path: Path
+) -> None:
+    src = projects["commonjs"]
+    run = run_cli(["plan", "--json", "--source-dir", str(src), "--output-dir", str(tmp_path / "o")])
+    plan = json.loads(run.stdout)
+    dev = {p["name"]: p for p in plan["dev_only"]}
+    assert "is-number" in dev and dev["is-number"]["size"] > 0
+    assert "is-number" not in {p["name"] for p in plan["packages"]}
