@@ -35,12 +35,25 @@ $(PNPM):
 
 tools: $(PNPM)
 
-# Production installs from the committed lockfiles, as a user's CI would run them.
-examples: tools
-	cd $(EXAMPLES)/commonjs/src && npm ci --omit=dev --no-audit --no-fund
-	cd $(EXAMPLES)/esm-layer/src && npm ci --omit=dev --no-audit --no-fund
-	cd $(EXAMPLES)/monorepo && npm ci --omit=dev --no-audit --no-fund
+# Production installs from the committed lockfiles, as a user's CI would run them; each only
+# when its node_modules is missing or older than its lockfile, so that `make plan` writes
+# nothing on a second run.
+NPM_CI := npm ci --omit=dev --no-audit --no-fund
+EXAMPLE_INSTALLS := $(EXAMPLES)/commonjs/src/node_modules/.package-lock.json \
+	$(EXAMPLES)/esm-layer/src/node_modules/.package-lock.json \
+	$(EXAMPLES)/monorepo/node_modules/.package-lock.json \
+	$(EXAMPLES)/pnpm/src/node_modules/.modules.yaml
+
+$(EXAMPLES)/commonjs/src/node_modules/.package-lock.json: $(EXAMPLES)/commonjs/src/package-lock.json
+	cd $(EXAMPLES)/commonjs/src && $(NPM_CI)
+$(EXAMPLES)/esm-layer/src/node_modules/.package-lock.json: $(EXAMPLES)/esm-layer/src/package-lock.json
+	cd $(EXAMPLES)/esm-layer/src && $(NPM_CI)
+$(EXAMPLES)/monorepo/node_modules/.package-lock.json: $(EXAMPLES)/monorepo/package-lock.json
+	cd $(EXAMPLES)/monorepo && $(NPM_CI)
+$(EXAMPLES)/pnpm/src/node_modules/.modules.yaml: $(EXAMPLES)/pnpm/src/pnpm-lock.yaml | $(PNPM)
 	cd $(EXAMPLES)/pnpm/src && ../../../$(PNPM) install --prod --frozen-lockfile --reporter=silent
+
+examples: $(EXAMPLE_INSTALLS)
 
 demo: install examples
 	@echo "== examples/commonjs: dependencies in the function zip"

@@ -25,7 +25,7 @@ from ..speed.snapshot import request_key
 from ..speed.speculative import SpeculativePacking, started
 from . import process
 from .external import Out, decode_json, read_json
-from .report import plan_json, plan_text
+from .report import human, plan_json, plan_text
 from .restore import restore
 
 PROG = "lambdazip-tf"
@@ -279,6 +279,15 @@ def run_command(args_list: list[str], stdin: TextIO, stdout: Out, stderr: TextIO
                 given.request, output_dir=given.output_dir, speculative=packing, hold=process.keep
             )
         stdout.write(json.dumps(outcome.strings(), indent=2, sort_keys=True) + "\n")
+        # The same in words, for a person (the JSON is for tools and stays alone on stdout).
+        for label, facts in (("function", outcome.function), ("layer", outcome.layer)):
+            if facts is not None:
+                state = "was current" if facts.reused else "built"
+                stderr.write(
+                    f"{PROG}: {label} zip {facts.path} {state}: {human(facts.size)}, "
+                    f"{facts.file_count} files, {facts.symlink_count} links, "
+                    f"source_code_hash {facts.base64sha256}\n"
+                )
     elif args.command == "plan":
         _print_plan(dry_run(given.request), args, stdout)
     else:

@@ -27,6 +27,12 @@ def test_build_and_request_file(tree: Path, run_cli: Any, tmp_path: Path) -> Non
     run = run_cli(["build", "--request", str(request_file), "--name", "renamed"])
     assert run.code == 0, run.stderr
     data = json.loads(run.stdout)
+    # In words on stderr for a person; the JSON alone on stdout.
+    assert run.stderr == (
+        f"lambdazip-tf: function zip {data['output_path']} built: "
+        f"{human(int(data['output_size']))}, 4 files, 0 links, "
+        f"source_code_hash {data['output_base64sha256']}\n"
+    )
     assert Path(data["output_path"]).name.startswith("renamed-")
     again = run_cli(["build", "--request", str(request_file)])
     assert json.loads(again.stdout)["content_hash"] == data["content_hash"]

@@ -100,7 +100,7 @@ def test_module_readme_tables_are_current() -> None:
         assert table in readme, "regenerate the tables: see tests/terraform/test_module.py"
 
 
-@pytest.mark.parametrize("example", ["commonjs", "esm-layer", "pnpm", "monorepo"])
+@pytest.mark.parametrize("example", ["commonjs", "esm-layer", "pnpm", "monorepo", "no-aws"])
 def test_examples_parse_and_use_only_declared_variables(example: str) -> None:
     path = EXAMPLES / example / "main.tf"
     modules = _blocks(path, "module")
@@ -111,6 +111,9 @@ def test_examples_parse_and_use_only_declared_variables(example: str) -> None:
         used = {key for key in body if not key.startswith("__") and key != "source"}
         assert used <= declared, f"{path}: module {name} sets unknown {used - declared}"
         assert "source_dir" in used
+    assert (EXAMPLES / example / "README.md").exists()
+    if example == "no-aws":
+        return
     functions = _blocks(path, "resource")
     text = path.read_text()
     assert "aws_lambda_function" in text

@@ -374,3 +374,37 @@ def outputs_of_plan(plan_json: Path) -> dict[str, str]:
             if resource["type"] == "external":
                 return dict(resource["values"]["result"])
     raise AssertionError("no data source in the plan")
+
+
+def test_the_example_without_aws_applies_and_shows_terraforms_own_hash(
+    terraform: Terraform, tmp_path: Path
+) -> None:
+    """examples/no-aws as a newcomer runs it: the repository's module and the CommonJS
+    example's function, installed by npm, nothing from AWS."""
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "terraform", repo / "terraform")
+    for name in ("no-aws", "commonjs"):
+        shutil.copytree(
+            ROOT / "examples" / name,
+            repo / "examples" / name,
+            ignore=shutil.ignore_patterns(
+                "node_modules", ".lambdazip", ".terraform*", "*.tfstate*"
+            ),
+        )
+    install = subprocess.run(
+        ["npm", "ci", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=repo / "examples" / "commonjs" / "src",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert install.returncode == 0, install.stderr
+    work = repo / "examples" / "no-aws"
+    program = f"program={json.dumps([lambdazip_exe()])}"
+    ok(terraform(work, "init"))
+    ok(terraform(work, "apply", "-auto-approve", "-var", program))
+    shown = outputs(terraform, work)["artifact"]
+    assert shown["terraform_sha256"] == shown["output_base64sha256"]
+    assert shown["files"] > 0 and shown["size"] > 0
+    assert (work / str(shown["path"])).is_file()
+    assert terraform(work, "plan", "-detailed-exitcode", "-var", program).code == 0
