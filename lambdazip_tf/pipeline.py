@@ -30,6 +30,7 @@ from .core.inventory import Inventory, dev_only, estimated_size, groups, locate_
 from .core.layout import Layout, build_layout, check_output_dir, resolve_context
 from .core.limits import check_unzipped, size_warning
 from .core.outputs import ArtifactFacts, build_options, combined_hash, result_strings
+from .core.progress import Progress
 from .core.request import Request, Result
 from .core.staging import remove_stale_temps
 from .errors import LimitError, OutputError
@@ -84,13 +85,15 @@ def build(
     snapshot_key: str | None = None,
     speculative: SpeculativePacking | None = None,
     hold: Hold = _nothing,
+    progress: Progress | None = None,
 ) -> Outcome:
     """Build (or find current) the artifacts a request describes.
 
     `output_dir` is the request's output folder when the caller has worked it out already.
     With `snapshot_key`, what this build read is recorded for the fast paths; with
     `speculative`, files packed speculatively are taken from there. `hold` is given what the
-    build is done with, for a process that exits without freeing it.
+    build is done with, for a process that exits without freeing it; `progress` is told how
+    the writing goes.
     """
     started = time.perf_counter()
     fs = ObservedFileSystem()
@@ -103,6 +106,10 @@ def build(
     namings = [context.naming(layer=False), context.naming(layer=True)]
     background = ThreadPoolExecutor(1)
     packing = threading.Event()
+    if progress is not None:
+        zipped = [e for entries in (layout.function, layout.layer or []) for e in entries]
+        files = [e for e in zipped if e.kind == "file"]
+        progress.start(len(files), sum(e.size for e in files))
     try:
         # The snapshot's bulk depends on the selection alone: encoded while the pool packs
         # files and this thread mostly waits, off the build's tail; not before, when it would
@@ -114,10 +121,14 @@ def build(
         )
         options = context.options
         with Packer(options.level, speculative=speculative, started=packing) as packer:
-            fn = artifact.produce(layout.function, namings[0], options, cache, packer, hold)
+            fn = artifact.produce(
+                layout.function, namings[0], options, cache, packer, hold, progress
+            )
             layer = None
             if layout.layer is not None:
-                layer = artifact.produce(layout.layer, namings[1], options, cache, packer, hold)
+                layer = artifact.produce(
+                    layout.layer, namings[1], options, cache, packer, hold, progress
+                )
         packing.set()  # already set, unless nothing was packed (the artifacts were current)
         warnings = _size_warnings(fn, layer)
         for warning in warnings:
@@ -139,6 +150,8 @@ def build(
         packing.set()
         background.shutdown(cancel_futures=True)
         cache.close()
+        if progress is not None:
+            progress.finish()
     log.debug("build done in %.3f s", time.perf_counter() - started)
     hold((fs, selection))
     return outcome

@@ -25,6 +25,7 @@ from ..speed.snapshot import request_key
 from ..speed.speculative import SpeculativePacking, started
 from . import process
 from .external import Out, decode_json, read_json
+from .progress import on_terminal
 from .report import human, plan_json, plan_text
 from .restore import restore
 
@@ -276,7 +277,11 @@ def run_command(args_list: list[str], stdin: TextIO, stdout: Out, stderr: TextIO
     if args.command == "build":
         with given.packing() as packing:
             outcome = build(
-                given.request, output_dir=given.output_dir, speculative=packing, hold=process.keep
+                given.request,
+                output_dir=given.output_dir,
+                speculative=packing,
+                hold=process.keep,
+                progress=on_terminal(stderr),
             )
         stdout.write(json.dumps(outcome.strings(), indent=2, sort_keys=True) + "\n")
         # The same in words, for a person (the JSON is for tools and stays alone on stdout).

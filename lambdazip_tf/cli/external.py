@@ -64,7 +64,7 @@ def answer(result: dict[str, str]) -> str:
     return json.dumps(result, sort_keys=True) + "\n"
 
 
-def serve(stdin: TextIO, stdout: Out) -> None:
+def serve(stdin: TextIO, stdout: Out, stderr: TextIO | None) -> None:
     """Read one request on stdin, build (or answer from the fast paths), print the result."""
     if stdin.isatty():
         raise RequestError(
@@ -91,12 +91,15 @@ def serve(stdin: TextIO, stdout: Out) -> None:
         from ..pipeline import build  # noqa: PLC0415 - the fast paths start without it
 
         request = validated(data)
+        from .progress import on_terminal  # noqa: PLC0415 - after the fast paths
+
         outcome = build(
             request,
             output_dir=where.output_dir,
             snapshot_key=where.key,
             speculative=speculative,
             hold=process.keep,
+            progress=on_terminal(stderr),
         )
         stdout.write(answer(outcome.strings()))
         process.keep(outcome)

@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with process.collector_off():
             if not args_list:
-                serve(sys.stdin, stdout)
+                serve(sys.stdin, stdout, sys.stderr)
                 return 0
             from .commands import run_command  # noqa: PLC0415 - keeps the fast path's start small
 

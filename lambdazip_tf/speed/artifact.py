@@ -19,6 +19,7 @@ from ..core.compress import Packed, hash_file
 from ..core.contenthash import ByteOptions, Hashes, content_hashes, manifest_hashes
 from ..core.entries import Entry, counts
 from ..core.outputs import ArtifactFacts, Naming
+from ..core.progress import Progress
 from ..core.staging import Stage, staged
 from ..core.zipformat import EMPTY, Member, link_member
 from .cache import ArtifactRecord, Cache
@@ -39,8 +40,10 @@ def produce(
     cache: Cache,
     packer: Packer,
     hold: Callable[[object], None] = _nothing,
+    progress: Progress | None = None,
 ) -> ArtifactFacts:
-    """The artifact of `entries`: the recorded one if current, else a new one written."""
+    """The artifact of `entries`: the recorded one if current, else a new one written (told to
+    `progress` as its files are written)."""
     digests = known_digests(entries, cache)
     planned: Hashes | None = None
     previous = cache.previous(options.level, options.stamp, prefer=naming.prefix)
@@ -57,7 +60,9 @@ def produce(
         log.debug("rebuild: %d of %d entries to compress", len(plan.to_pack), len(entries))
         files, links, size = counts(entries)  # here, not in the tail where the other cores idle
         with staged(naming.folder, os.path.basename(naming.path("0" * 64))) as stage:
-            written, drifted = _write(plan, source, packer, stage, options, cache, digests)
+            written, drifted = _write(
+                plan, source, packer, stage, options, cache, digests, progress
+            )
             stage.sync()
             # The name comes from what was actually read, so that a file edited during the
             # build cannot give a zip whose name or content_hash describes other content: the
@@ -84,6 +89,7 @@ def _write(
     options: ByteOptions,
     cache: Cache,
     digests: dict[str, str],
+    progress: Progress | None,
 ) -> tuple[Written, bool]:
     """Carry the plan out: (the zip written, whether a file's content differed from the digest
     the warm check used)."""
@@ -100,14 +106,21 @@ def _write(
                 digests[entry.source] = result.sha256
                 cache.record_digest(entry.source, entry.stat_key, result.sha256, started)
                 writer.add_packed(entry, result)
+                if progress is not None:
+                    progress.advance(1, entry.size)
             elif how == ADD:
                 writer.add(entry, EMPTY if entry.kind == "dir" else link_member(entry.target))
             elif how == COPY:
                 source.copy(writer, entry)  # a run of (entry, record) pairs
+                if progress is not None:
+                    copied = [e for e, _ in entry if e.kind == "file"]
+                    progress.advance(len(copied), sum(e.size for e in copied))
             else:  # MOVED
                 rec = step[2]
                 member = Member(rec[3], rec[4], rec[5], rec[6], (source.data(rec),), rec[0])
                 writer.add(entry, member)
+                if progress is not None:
+                    progress.advance(1, entry.size)
         return writer.finish(), drifted
     except BaseException:
         writer.abort()

@@ -200,7 +200,7 @@ def test_the_fast_path_imports_neither_pydantic_nor_the_pipeline(
         "from lambdazip_tf import cli\n"
         f"sys.stdin = io.StringIO({request!r})\n"
         "assert cli.main([]) == 0\n"
-        "heavy = ('pydantic', 'lambdazip_tf.pipeline', 'lambdazip_tf.speed.speculative')\n"
+        "heavy = ('pydantic', 'lambdazip_tf.pipeline', 'lambdazip_tf.speed.speculative', 'tqdm')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     done = subprocess.run(
