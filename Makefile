@@ -71,8 +71,8 @@ plan: install examples
 
 # ruff, mypy strict, and the layer contracts of pyproject.toml (import-linter).
 lint: install-test
-	$(BIN)/ruff check lambdazip_tf tests benchmarks
-	$(BIN)/ruff format --check lambdazip_tf tests benchmarks
+	$(BIN)/ruff check lambdazip_tf tests benchmarks terraform/launcher
+	$(BIN)/ruff format --check lambdazip_tf tests benchmarks terraform/launcher
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

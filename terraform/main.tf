@@ -1,5 +1,7 @@
 locals {
   output_dir = coalesce(var.output_dir, "${path.root}/.lambdazip")
+  # sh runs the launcher, so that it works wherever the module was copied, executable or not.
+  program = var.program != null ? var.program : ["sh", "${path.module}/launcher/lambdazip-tf"]
 
   # The request (docs/design.md, "The request"). The external data source takes a map of
   # strings, so lists are jsonencode()d and unset keys left out. Paths go as they are written,
@@ -33,7 +35,7 @@ locals {
 
 # Builds at plan time (and on every refresh; a no-change run costs a walk and a stat per file).
 data "external" "build" {
-  program = var.program
+  program = local.program
   query   = local.request
 }
 
@@ -48,7 +50,7 @@ resource "terraform_data" "artifact" {
   # goes through the environment.
   provisioner "local-exec" {
     command = join(" ", [
-      for word in concat(var.program, compact([
+      for word in concat(local.program, compact([
         "ensure",
         "--expect-sha256", local.result.output_base64sha256,
         var.layer ? "--expect-layer-sha256" : "",

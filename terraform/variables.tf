@@ -104,12 +104,12 @@ variable "allowed_roots" {
 }
 
 variable "program" {
-  description = "The command that runs lambdazip-tf, as a list (e.g. [\"python3\", \"-m\", \"lambdazip_tf\"]). Used at plan time by the data source and at apply time by the provisioner."
+  description = "The command that runs lambdazip-tf, as a list (e.g. [\"/opt/tools/bin/lambdazip-tf\"]). Default: the launcher in this module, which needs only python3 >= 3.11 on PATH: it runs lambdazip-tf from PATH when its version is this module's, and otherwise installs this module's own copy once per user. Used at plan time by the data source and at apply time by the provisioner."
   type        = list(string)
-  default     = ["lambdazip-tf"]
+  default     = null
 
   validation {
-    condition     = length(var.program) > 0
+    condition     = var.program == null || length(coalesce(var.program, ["x"])) > 0
     error_message = "program must name a command."
   }
 }

@@ -6,9 +6,9 @@ terraform {
 }
 
 variable "program" {
-  description = "The command that runs lambdazip-tf (default: lambdazip-tf on PATH)."
+  description = "The command that runs lambdazip-tf (default: the module's launcher, which needs only python3 >= 3.11)."
   type        = list(string)
-  default     = ["lambdazip-tf"]
+  default     = null
 }
 
 module "artifact" {
