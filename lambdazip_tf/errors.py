@@ -72,3 +72,11 @@ class LimitError(LambdazipError):
 
 class InstallError(LambdazipError):
     """The tool's own installation cannot write the bytes it promises (a mismatched library)."""
+
+
+class PlatformError(LambdazipError):
+    """A package or native file is built for another platform than the one Lambda runs."""
+
+    def __init__(self, message: str, package: str | None = None) -> None:
+        super().__init__(message)
+        self.package = package

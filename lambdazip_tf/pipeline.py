@@ -364,6 +364,7 @@ _OPTION_SOURCES = {
     "level": "another compression_level",
     "libdeflate": "another deflate module",
     "timestamp": "SOURCE_DATE_EPOCH set differently",
+    "for": "another architecture",
 }
 
 

@@ -21,6 +21,7 @@ locals {
     node_modules_link        = var.node_modules_link
     compression_level        = tostring(var.compression_level)
     symlinks                 = var.symlinks
+    architecture             = var.architecture
     allowed_roots            = var.allowed_roots == null ? null : jsonencode(var.allowed_roots)
   } : key => value if value != null }
 

@@ -97,6 +97,17 @@ variable "symlinks" {
   }
 }
 
+variable "architecture" {
+  description = "x86_64 or arm64, as aws_lambda_function.architectures spells it: the platform whose native code the zip may hold. Pass the function's: architectures = [var.architecture]."
+  type        = string
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.architecture)
+    error_message = "architecture must be \"x86_64\" or \"arm64\", as aws_lambda_function.architectures spells them."
+  }
+}
+
 variable "allowed_roots" {
   description = "Folders outside source_dir whose files may be pulled in through links (workspace packages, npm link). Default: the nearest workspace or repository root."
   type        = list(string)

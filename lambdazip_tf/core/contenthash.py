@@ -21,19 +21,32 @@ FORMAT_VERSION = "1"
 
 
 class ByteOptions(NamedTuple):
-    """What changes a zip's bytes besides its entries: the level and the timestamp."""
+    """What a content hash covers besides the entries: the level and the timestamp, which
+    change the bytes, and the target architecture, which changes what the entries may be."""
 
     level: int
     timestamp: tuple[int, int]  # MS-DOS (time, date) of every entry
+    architecture: str = "x86_64"
 
     @classmethod
-    def of(cls, level: int, source_date_epoch: str | None) -> ByteOptions:
+    def of(
+        cls, level: int, source_date_epoch: str | None, architecture: str = "x86_64"
+    ) -> ByteOptions:
         """The options of a build at `level`, with SOURCE_DATE_EPOCH's value if set."""
-        return cls(level, dos_timestamp(source_date_epoch))
+        return cls(level, dos_timestamp(source_date_epoch), architecture)
 
     def hashed(self) -> dict[str, object]:
-        """The options as the content hash covers them (the deflater too)."""
-        return {"level": self.level, "deflate": DEFLATER, "timestamp": list(self.timestamp)}
+        """The options as the content hash covers them (the deflater too). The default
+        architecture adds nothing, so that artifacts built before it was an option keep their
+        names."""
+        options: dict[str, object] = {
+            "level": self.level,
+            "deflate": DEFLATER,
+            "timestamp": list(self.timestamp),
+        }
+        if self.architecture != "x86_64":
+            options["architecture"] = self.architecture
+        return options
 
     def described(self) -> str:
         """The options in words, for the result (what `ensure` compares with the plan's)."""
@@ -42,7 +55,7 @@ class ByteOptions(NamedTuple):
             f"{(date >> 9) + 1980:04}-{(date >> 5) & 15:02}-{date & 31:02} "
             f"{time_ >> 11:02}:{(time_ >> 5) & 63:02}:{(time_ & 31) * 2:02}"
         )
-        return f"level {self.level}, {DEFLATER}, timestamp {when} UTC"
+        return f"level {self.level}, {DEFLATER}, timestamp {when} UTC, for {self.architecture}"
 
     @property
     def stamp(self) -> str:

@@ -18,6 +18,7 @@ from .entries import LINK_MODE, Entry, Excluded, PackageInfo, with_parents, with
 from .filesystem import ObservedFileSystem
 from .nodejs import crawl
 from .outputs import Naming, naming_for, output_folder
+from .platform import Gate, Target, lockfile_of, native_files
 from .request import Request
 from .selection import Collector, ExcludeRules
 
@@ -103,7 +104,9 @@ def resolve_context(
         roots = (source, *(fs.realpath(str(base / r)) for r in request.allowed_roots))
     if request.layer and runtime != "nodejs":
         raise RequestError("layer = true needs runtime nodejs (a package.json)", key="layer")
-    options = ByteOptions.of(request.compression_level, os.environ.get("SOURCE_DATE_EPOCH"))
+    options = ByteOptions.of(
+        request.compression_level, os.environ.get("SOURCE_DATE_EPOCH"), request.architecture
+    )
     return Context(request, source, Path(folder), name, runtime, roots, options)
 
 
@@ -155,6 +158,7 @@ def build_layout(context: Context, fs: ObservedFileSystem) -> Layout:
         skip_node_modules="all" if nodejs else "",
     )
     packages: list[PackageInfo] = []
+    gate = Gate(Target(request.architecture), lockfile_of(context.source))
     if nodejs:
         dep_rules = ExcludeRules.build(request.excludes, defaults=False, node_modules=False)
         packages = crawl(
@@ -164,9 +168,14 @@ def build_layout(context: Context, fs: ObservedFileSystem) -> Layout:
             include_dev=request.include_dev_dependencies,
             collector=collector,
             rules=dep_rules,
+            gate=gate,
         )
     collector.resolve_links()
-    entries = list(collector.entries.values())
+    entries, prebuilt = native_files(list(collector.entries.values()), packages, gate)
+    collector.excluded += prebuilt
+    collector.excluded += [
+        Excluded(f"node_modules/{name}", reason, real) for name, reason, real in gate.left_out
+    ]
     link = request.node_modules_link
     if link is not None:
         clash = [
@@ -181,7 +190,8 @@ def build_layout(context: Context, fs: ObservedFileSystem) -> Layout:
     layer: list[Entry] | None = None
     if request.layer:
         deps = [e for e in entries if e.arc == "node_modules" or e.arc.startswith("node_modules/")]
-        entries = [e for e in entries if e not in deps]
+        moved = set(deps)
+        entries = [e for e in entries if e not in moved]
         layer = with_parents(with_prefix(e, LAYER_PREFIX) for e in deps)
     if link is not None:
         entries.append(Entry(arc="node_modules", kind="link", mode=LINK_MODE, target=link))

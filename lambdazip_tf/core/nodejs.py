@@ -26,6 +26,7 @@ from typing import Any
 from ..errors import DependencyError, LinkError
 from .entries import Excluded, PackageInfo
 from .filesystem import ObservedFileSystem
+from .platform import Gate
 from .selection import Collector, ExcludeRules, arc_join, arc_relpath, is_within
 
 
@@ -172,8 +173,10 @@ def crawl(
     include_dev: bool,
     collector: Collector,
     rules: ExcludeRules,
+    gate: Gate | None = None,
 ) -> list[PackageInfo]:
-    """Add every production package of the function in `source` to `collector`."""
+    """Add every production package of the function in `source` to `collector`; `gate`
+    decides which platform packages ship for the target."""
     fs = collector.fs
     slots: dict[str, str] = {}
     instances: dict[str, str] = {}
@@ -188,9 +191,12 @@ def crawl(
         if manifest is None:
             manifest = manifests[real] = read_manifest(fs, real, required=is_root)
         wanted = _names(manifest, real, dev=is_root and include_dev)
+        installed: dict[str, dict[str, Any]] = {}  # this package's resolved dependencies
+        satisfied: set[str] = set()  # its dependencies that ship, or that are left out on purpose
         for dep in wanted:
             glob = next((g for g in exclude_packages if fnmatch.fnmatchcase(dep.name, g)), None)
             if glob is not None:
+                satisfied.add(dep.name)
                 if dep.name not in excluded_names:
                     excluded_names.add(dep.name)
                     collector.excluded.append(
@@ -214,6 +220,15 @@ def crawl(
                     "workspace root to allowed_roots",
                     package=dep.name,
                 )
+            if gate is not None:
+                found_manifest = manifests.get(target)
+                if found_manifest is None:
+                    found_manifest = manifests[target] = read_manifest(fs, target, required=False)
+                installed[dep.name] = found_manifest
+                where = os.path.join(real, "package.json")
+                if not gate.admits(dep.name, found_manifest, target, dep.optional, where):
+                    continue
+            satisfied.add(dep.name)
             edges.append((arc, dep.name, target))
             placed = _place(fs, source, slots, arc, dep.name, path, target)
             if placed is None:
@@ -229,6 +244,11 @@ def crawl(
                 required_by[files_arc] = (arc, dep.name)
                 collector.add_tree(target, files_arc, rules, skip_node_modules="root")
                 queue.append((files_arc, target, False))
+        if gate is not None:
+            optional = manifest.get("optionalDependencies")
+            name = manifest.get("name") or os.path.basename(real)
+            where = os.path.join(real, "package.json")
+            gate.check_needs(str(name), where, list(optional or {}), installed, satisfied)
     for arc, name, target in edges:
         hit = _lookup(slots, arc, name)
         if hit is None or slots[hit] != target:  # pragma: no cover - a bug in _place

@@ -78,6 +78,11 @@ class Request(BaseModel):
         description="preserve: store links inside the artifact as links; "
         "dereference: store their targets' content.",
     )
+    architecture: Literal["x86_64", "arm64"] = Field(
+        default="x86_64",
+        description="x86_64 or arm64, as aws_lambda_function.architectures spells it: the "
+        "platform whose native code the zip may hold.",
+    )
     allowed_roots: tuple[Path, ...] | None = Field(
         default=None,
         description="Folders outside source_dir whose files may be pulled in through links "
@@ -119,7 +124,12 @@ class Request(BaseModel):
         return value
 
     @field_validator(
-        "output_dir", "output_path", "name", "runtime", "node_modules_link", mode="before"
+        "output_dir",
+        "output_path",
+        "name",
+        "runtime",
+        "node_modules_link",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
@@ -188,6 +198,7 @@ _WORDS = {
     "at most 128 characters",
     "runtime": "must be nodejs or files",
     "symlinks": "must be preserve or dereference",
+    "architecture": "must be x86_64 or arm64 (as aws_lambda_function.architectures spells them)",
 }
 
 

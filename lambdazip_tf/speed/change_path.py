@@ -29,6 +29,7 @@ from ..core.entries import Entry, file_entry
 from ..core.filesystem import stat_key
 from ..core.limits import UNZIPPED_LIMIT, size_warning
 from ..core.outputs import ArtifactFacts, Naming, result_strings
+from ..core.platform import NATIVE
 from ..core.staging import remove_stale_temps, staged
 from ..core.zipformat import Member, packed_member
 from ..core.zipindex import ZipIndex
@@ -68,7 +69,8 @@ def _rebuild(
     fresh = _fresh_stats(changed, paths)
     if fresh is None:
         return None
-    options = ByteOptions(info["options"][0], tuple(info["options"][1]))
+    level, timestamp, architecture = info["options"]
+    options = ByteOptions(level, (timestamp[0], timestamp[1]), architecture)
     placed = array("q")
     placed.frombytes(info["where"])
     by_artifact: dict[int, dict[int, int]] = {}  # artifact -> member -> file number
@@ -135,6 +137,8 @@ def _fresh_stats(changed: list[int], paths: list[str]) -> dict[int, os.stat_resu
         st = os.lstat(paths[number])
         if not stat.S_ISREG(st.st_mode):
             return None  # a file became a link, a folder or a FIFO: the selection differs
+        if NATIVE.search(paths[number]):
+            return None  # native code: the full build judges it for the target
         fresh[number] = st
     if sum(st.st_size for st in fresh.values()) > MAX_BYTES:
         return None

@@ -28,7 +28,7 @@ from .facts import artifact_key, pack_files, racy_facts, trusted_keys
 if TYPE_CHECKING:  # the fast path loads this module without the content hash's
     from ..core.contenthash import ByteOptions
 
-SNAPSHOT_FORMAT = "8"
+SNAPSHOT_FORMAT = "9"
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -119,7 +119,7 @@ def encode(
         "artifacts": artifact_rows(artifacts),
         "warnings": warnings,
         "build_options": build_options(options.described()),
-        "rebuild": {"root": root, "where": where, "options": (options.level, options.timestamp)},
+        "rebuild": {"root": root, "where": where, "options": tuple(options)},
     }
     return marshal.dumps(data, MARSHAL_VERSION)
 
