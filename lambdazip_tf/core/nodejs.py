@@ -26,7 +26,7 @@ from typing import Any
 from ..errors import DependencyError, LinkError
 from .entries import Excluded, PackageInfo
 from .filesystem import ObservedFileSystem
-from .platform import Gate
+from .platform import Gate, lockfile_of
 from .selection import Collector, ExcludeRules, arc_join, arc_relpath, is_within
 
 
@@ -148,21 +148,20 @@ def posix_base(arc: str) -> str:
     return arc.rpartition("/")[2]
 
 
+_INSTALL = {
+    "pnpm": "pnpm install --prod --frozen-lockfile",
+    "yarn": "yarn install --production --frozen-lockfile",
+    "yarn-berry": "yarn install --production --frozen-lockfile",
+    "npm": "npm ci --omit=dev",
+}
+
+
 def fix_command(source: str) -> str:
     """The install command for the lockfile that governs `source`."""
-    folder = source
-    while True:
-        for lockfile, command in (
-            ("pnpm-lock.yaml", "pnpm install --prod --frozen-lockfile"),
-            ("yarn.lock", "yarn install --production --frozen-lockfile"),
-            ("package-lock.json", "npm ci --omit=dev"),
-        ):
-            if os.path.exists(os.path.join(folder, lockfile)):
-                return f"run `{command}` in {folder}"
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            return f"run `npm install --omit=dev` in {source}"
-        folder = parent
+    lockfile = lockfile_of(source)
+    if not lockfile.manager:
+        return f"run `npm install --omit=dev` in {source}"
+    return f"run `{_INSTALL[lockfile.manager]}` in {lockfile.folder}"
 
 
 def crawl(
