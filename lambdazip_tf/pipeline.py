@@ -30,6 +30,7 @@ from .core.inventory import Inventory, dev_only, estimated_size, groups, locate_
 from .core.layout import Layout, build_layout, check_output_dir, resolve_context
 from .core.limits import check_unzipped, size_warning
 from .core.outputs import ArtifactFacts, build_options, combined_hash, result_strings
+from .core.platform import Target, built_for
 from .core.progress import Progress
 from .core.request import Request, Result
 from .core.staging import remove_stale_temps
@@ -130,7 +131,7 @@ def build(
                     layout.layer, namings[1], options, cache, packer, hold, progress
                 )
         packing.set()  # already set, unless nothing was packed (the artifacts were current)
-        warnings = _size_warnings(fn, layer)
+        warnings = layout.warnings + _size_warnings(fn, layer)
         for warning in warnings:
             log.warning("%s", warning)
         current = fn.reused and (layer is None or layer.reused)
@@ -140,7 +141,13 @@ def build(
             if snapshot_key is not None and selected is not None:
                 made = [(fn, namings[0])] + ([] if layer is None else [(layer, namings[1])])
                 encoded = snapshot.encode(
-                    selected[0], made, warnings, context.source, selected[1], options
+                    selected[0],
+                    made,
+                    warnings,
+                    context.source,
+                    selected[1],
+                    options,
+                    layout.warnings,
                 )
                 cache.save_snapshot(snapshot_key, encoded)
             cache.prune(keep=[f.path for f in (fn, layer) if f is not None])
@@ -212,6 +219,7 @@ def dry_run(request: Request, cwd: Path | None = None) -> Outcome:
         if facts is not None
         and (warning := size_warning(facts.path, facts.size or estimated.get(label, 0)))
     ]
+    warnings = layout.warnings + warnings
     try:
         check_unzipped([layout.function, layout.layer or []], layout.packages)
     except LimitError as exc:  # the build refuses it; the plan shows why
@@ -221,7 +229,9 @@ def dry_run(request: Request, cwd: Path | None = None) -> Outcome:
         shipped = [p.path for p in layout.packages]
         dev = dev_only(context.source, shipped, context.allowed_roots)
     located = locate_packages(context.source, layout.excluded)
-    found = Inventory(groups(layout.excluded, located), dev, estimated)
+    shipped_entries = [*layout.function, *(layout.layer or [])]
+    native = built_for(shipped_entries, layout.packages, Target(options.architecture))
+    found = Inventory(groups(layout.excluded, located), dev, estimated, tuple(native))
     current = fn.reused and (layer is None or layer.reused)
     return Outcome(layout, fn, layer, current, warnings, found)
 

@@ -22,6 +22,7 @@ locals {
     compression_level        = tostring(var.compression_level)
     symlinks                 = var.symlinks
     architecture             = var.architecture
+    node_version             = var.node_version
     allowed_roots            = var.allowed_roots == null ? null : jsonencode(var.allowed_roots)
   } : key => value if value != null }
 

@@ -108,6 +108,12 @@ variable "architecture" {
   }
 }
 
+variable "node_version" {
+  description = "The Node.js major version the function runs on (\"20\", or its runtime, \"nodejs20.x\"): shipped packages whose engines.node exclude it are warned of on stderr; the build still succeeds. Default: not checked."
+  type        = string
+  default     = null
+}
+
 variable "allowed_roots" {
   description = "Folders outside source_dir whose files may be pulled in through links (workspace packages, npm link). Default: the nearest workspace or repository root."
   type        = list(string)

@@ -12,6 +12,7 @@ from typing import Any
 from ..core.entries import Entry, PackageInfo
 from ..core.inventory import Inventory
 from ..core.outputs import ArtifactFacts
+from ..core.platform import Target
 from ..pipeline import Outcome
 
 TOP_PACKAGES = 25  # the largest packages the summary names; the rest are counted
@@ -69,6 +70,8 @@ def plan_json(outcome: Outcome) -> dict[str, Any]:
     data: dict[str, Any] = {
         "source_dir": layout.context.source,
         "runtime": layout.context.runtime,
+        "target": str(_target(outcome)),
+        "architecture": _target(outcome).architecture,
         "content_hash": outcome.content_hash,
         "current": outcome.current,
         "packages": [
@@ -82,6 +85,7 @@ def plan_json(outcome: Outcome) -> dict[str, Any]:
             }
             for p in sorted(layout.packages, key=lambda p: (-p.size, p.arc))
         ],
+        "native": [n._asdict() for n in found.native],
         "excluded": [{"path": x.arc, "reason": x.reason} for x in layout.excluded],
         "left_out": [g._asdict() for g in found.left_out],
         "dev_only": [p._asdict() for p in found.dev_only],
@@ -109,7 +113,9 @@ def plan_text(outcome: Outcome, *, files: bool = False) -> str:
             f"{human(facts.unzipped_size)} unzipped",
         ]
     lines.append(f"content hash: {outcome.content_hash}")
+    lines.append(f"target:       {_target(outcome)}")
     lines += _packages(layout.packages)
+    lines += _native(found)
     lines += _left_out(found)
     lines += ["", "warnings:"] + [f"  {w}" for w in outcome.warnings] if outcome.warnings else []
     if files:
@@ -117,6 +123,19 @@ def plan_text(outcome: Outcome, *, files: bool = False) -> str:
     else:
         lines += ["", "every file and every left-out path: lambdazip-tf plan --files"]
     return "\n".join(lines) + "\n"
+
+
+def _target(outcome: Outcome) -> Target:
+    return Target(outcome.layout.context.options.architecture)
+
+
+def _native(found: Inventory) -> list[str]:
+    if not found.native:
+        return []
+    lines = ["", "native code (built for, what):"]
+    width = max(len(n.built_for) for n in found.native)
+    lines += [f"  {n.built_for:<{width}}  {n.kind:7}  {n.name}" for n in found.native]
+    return lines
 
 
 def _packages(packages: list[PackageInfo]) -> list[str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..errors import OutputError, RequestError, SourceError
 from .contenthash import ByteOptions
+from .engines import engine_warnings, major_of
 from .entries import LINK_MODE, Entry, Excluded, PackageInfo, with_parents, with_prefix
 from .filesystem import ObservedFileSystem
 from .nodejs import crawl
@@ -54,6 +55,7 @@ class Layout:
     layer: list[Entry] | None
     excluded: list[Excluded] = field(default_factory=list)
     packages: list[PackageInfo] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # the build still succeeds
 
 
 def resolve_context(
@@ -196,7 +198,9 @@ def build_layout(context: Context, fs: ObservedFileSystem) -> Layout:
     if link is not None:
         entries.append(Entry(arc="node_modules", kind="link", mode=LINK_MODE, target=link))
     excluded = sorted(collector.excluded, key=lambda x: x.arc)
-    return Layout(context, with_parents(entries), layer, excluded, packages)
+    major = major_of(request.node_version) if request.node_version else None
+    warnings = engine_warnings(packages, major) if major is not None else []
+    return Layout(context, with_parents(entries), layer, excluded, packages, warnings)
 
 
 def check_output_dir(output_dir: Path) -> None:

@@ -103,6 +103,15 @@ def binary(head: bytes, target: Target) -> Binary | None:
     return None
 
 
+def _head(path: str) -> bytes:
+    """The first bytes of a file, enough for `binary`; none when it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(64)
+    except OSError:
+        return b""
+
+
 # -- the package manager, its lockfile, and the commands that fix a tree ---------------------
 
 
@@ -373,12 +382,8 @@ def native_files(
 
 
 def _check_binary(entry: Entry, packages: Sequence[PackageInfo], gate: Gate) -> None:
-    try:
-        with open(entry.source or "", "rb") as f:
-            head = f.read(64)
-    except OSError:
-        return  # the build names an unreadable file when it packs it
-    found = binary(head, gate.target)
+    # An unreadable file reads as no bytes: the build names it when it packs it.
+    found = binary(_head(entry.source or ""), gate.target)
     if found is None or found.loadable:
         return
     owner = _owner(entry.arc, packages)
@@ -394,3 +399,38 @@ def _check_binary(entry: Entry, packages: Sequence[PackageInfo], gate: Gate) -> 
         f"{fix}",
         owner.name if owner else None,
     )
+
+
+# -- for `plan`: what each native file and platform package was built for -------------------
+
+
+class Native(NamedTuple):
+    """A shipped platform package or native file, and what it was built for."""
+
+    kind: str  # "package" or "file"
+    name: str  # name@version, or the file's archive path
+    built_for: str
+
+
+def built_for(
+    entries: Sequence[Entry], packages: Sequence[PackageInfo], target: Target
+) -> list[Native]:
+    """Every shipped package that declares `os`, `cpu` or `libc`, and every shipped `.node`
+    or `.so` that is a binary, with what it was built for (the build has refused any the
+    target cannot load, so these are the ones that fit)."""
+    found = []
+    for package in sorted(packages, key=lambda p: p.arc):
+        try:
+            with open(os.path.join(package.path, "package.json"), "rb") as f:
+                manifest = json.load(f)
+        except (OSError, ValueError):
+            continue
+        fields = platform_fields(manifest) if isinstance(manifest, dict) else {}
+        if fields:
+            found.append(Native("package", f"{package.name}@{package.version}", described(fields)))
+    for entry in entries:
+        if entry.kind == "file" and NATIVE.search(entry.arc) and entry.source:
+            kind = binary(_head(entry.source), target)
+            if kind is not None:
+                found.append(Native("file", entry.arc, kind.machine))
+    return found

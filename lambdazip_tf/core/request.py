@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..errors import RequestError
 from .compress import DEFAULT_LEVEL
+from .engines import major_of
 
 DEFAULT_EXCLUDE_PACKAGES = ("@aws-sdk/*",)
 _NOT_A_LIST = "must be a list of strings, jsonencode()d as Terraform sends lists"
@@ -83,6 +84,11 @@ class Request(BaseModel):
         description="x86_64 or arm64, as aws_lambda_function.architectures spells it: the "
         "platform whose native code the zip may hold.",
     )
+    node_version: str | None = Field(
+        default=None,
+        description="The Node.js major version the function runs on (20, or the runtime "
+        "nodejs20.x): packages whose engines.node exclude it are warned of.",
+    )
     allowed_roots: tuple[Path, ...] | None = Field(
         default=None,
         description="Folders outside source_dir whose files may be pulled in through links "
@@ -129,12 +135,22 @@ class Request(BaseModel):
         "name",
         "runtime",
         "node_modules_link",
+        "node_version",
         mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         # A Terraform variable left at "" means "not set": the module cannot send null in a map.
         return None if value == "" else value
+
+    @field_validator("node_version")
+    @classmethod
+    def _node_major(cls, value: str | None) -> str | None:
+        if value is not None and major_of(value) is None:
+            raise ValueError(
+                "must be a Node.js major version such as 20, or a runtime such as nodejs20.x"
+            )
+        return value
 
     @field_validator("node_modules_link")
     @classmethod

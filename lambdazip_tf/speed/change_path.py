@@ -114,7 +114,7 @@ def _rebuild(
         layer = made[1][0] if len(made) > 1 else None
         result = result_strings(made[0][0], layer, snap["build_options"])
         found = (size_warning(facts.path, facts.size) for facts, _ in made)
-        warnings = [warning for warning in found if warning is not None]
+        warnings = info["layout_warnings"] + [w for w in found if w is not None]
         fresh_keys = {number: stat_key(st) for number, st in fresh.items()}
         update = encode_update(snap, fresh_keys, started_ns, made, warnings)
         with cache.batch():

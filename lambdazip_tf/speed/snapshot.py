@@ -28,7 +28,7 @@ from .facts import artifact_key, pack_files, racy_facts, trusted_keys
 if TYPE_CHECKING:  # the fast path loads this module without the content hash's
     from ..core.contenthash import ByteOptions
 
-SNAPSHOT_FORMAT = "9"
+SNAPSHOT_FORMAT = "10"
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -105,12 +105,14 @@ def encode(
     root: str,
     where: bytes,
     options: ByteOptions,
+    layout_warnings: list[str],
 ) -> bytes | None:
     """A snapshot as stored in the cache, or None when `encode_selection` found it racy.
 
     Besides the selection and the artifacts, what the change path needs: the function's real
-    path (the stat cache's root), each zipped file's artifact and member numbers (`where`), and
-    the options the artifacts were written with.
+    path (the stat cache's root), each zipped file's artifact and member numbers (`where`), the
+    options the artifacts were written with, and the warnings that depend on the selection
+    alone (`layout_warnings`, which a patch keeps while it works out the size warnings anew).
     """
     if selection is None:
         return None
@@ -119,7 +121,12 @@ def encode(
         "artifacts": artifact_rows(artifacts),
         "warnings": warnings,
         "build_options": build_options(options.described()),
-        "rebuild": {"root": root, "where": where, "options": tuple(options)},
+        "rebuild": {
+            "root": root,
+            "where": where,
+            "options": tuple(options),
+            "layout_warnings": layout_warnings,
+        },
     }
     return marshal.dumps(data, MARSHAL_VERSION)
 

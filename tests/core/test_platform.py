@@ -194,6 +194,31 @@ def test_data_files_named_like_libraries_and_fitting_binaries_ship(
     assert_one_line_error(run, "native.so.1, a Linux x86_64 binary", "Linux arm64 (glibc)")
 
 
+def test_plan_shows_the_target_and_what_each_native_file_was_built_for(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    src = node_function(tmp_path / "fn", dependencies={"lib": "1", "plat": "1"})
+    folder = pkg(src / "node_modules" / "lib", "lib")
+    write(folder / "dict.so", "not a binary at all")
+    (folder / "native.node").write_bytes(elf(183))
+    pkg(src / "node_modules" / "plat", "plat", os=["linux"], cpu=["arm64"])
+    request = ["--source-dir", str(src), "--architecture", "arm64"]
+    plan = json.loads(run_cli(["plan", "--json", *request]).stdout)
+    assert plan["target"] == "Linux arm64 (glibc)" and plan["architecture"] == "arm64"
+    assert plan["native"] == [
+        {"kind": "package", "name": "plat@1.0.0", "built_for": "linux arm64"},
+        {"kind": "file", "name": "node_modules/lib/native.node", "built_for": "Linux arm64"},
+    ]  # dict.so is data: not listed
+    text = run_cli(["plan", *request]).stdout
+    assert "target:       Linux arm64 (glibc)\n" in text
+    assert "  Linux arm64  file     node_modules/lib/native.node\n" in text
+    pure = node_function(tmp_path / "pure")  # nothing native: no section, for either target
+    for architecture in ("x86_64", "arm64"):
+        args = ["--source-dir", str(pure), "--architecture", architecture]
+        assert "native code" not in run_cli(["plan", *args]).stdout
+        assert json.loads(run_cli(["plan", "--json", *args]).stdout)["native"] == []
+
+
 def test_prebuilt_binaries_for_other_platforms_are_left_out_beside_the_targets(
     tmp_path: Path, run_cli: Any
 ) -> None:

@@ -8,6 +8,7 @@ the @img/* platform packages) and esbuild 0.24.0 (@esbuild/*).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import zipfile
 from pathlib import Path
@@ -132,6 +133,20 @@ def test_several_targets_installed_ship_only_the_targets_packages(
             ).stdout
         )  # fmt: skip
         assert any(f"sharp-linux-{other}" in x["path"] for x in plan["excluded"])
+        # What each shipped platform package and native file was built for.
+        assert plan["target"] == f"Linux {architecture} (glibc)"
+        cpu = "x64" if architecture == "x86_64" else "arm64"
+        native = {n["name"]: (n["kind"], n["built_for"]) for n in plan["native"]}
+        assert native["@img/sharp-linux-" + cpu + "@0.33.5"] == ("package", f"linux {cpu} glibc")
+        assert native[f"@esbuild/linux-{cpu}@0.24.0"] == ("package", f"linux {cpu}")
+        # pnpm stores it under node_modules/.pnpm/<name>@<version>/node_modules/.
+        suffix = f"node_modules/@img/sharp-linux-{cpu}/lib/sharp-linux-{cpu}.node"
+        (node,) = [name for name in native if name.endswith(suffix)]
+        assert native[node] == ("file", f"Linux {architecture}")
+        assert not [name for name in native if other in name]
+        text = run_cli(["plan", "--source-dir", str(src), "--architecture", architecture])
+        assert f"target:       Linux {architecture} (glibc)" in text.stdout
+        assert re.search(rf"\n  Linux {architecture} +file +{re.escape(node)}\n", text.stdout)
 
 
 def test_the_x86_64_zip_runs_here_as_lambda_would_and_loads_sharp(

@@ -1,0 +1,60 @@
+"""The Node.js version a function runs on, against what its packages declare they need.
+
+With `node_version` (20, or the Lambda runtime's name nodejs20.x), each shipped package whose
+package.json `engines.node` admits no release of that major version gets a warning: Lambda
+runs a recent release of the major version, so a range that admits one of them is taken as
+fitting (docs/design.md, "The target platform").
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from collections.abc import Sequence
+
+from .entries import PackageInfo
+
+_MAJOR = re.compile(r"^(?:nodejs)?(\d+)(?:\.x)?$")
+_MOST = 5  # warnings named one by one; the rest counted
+
+
+def major_of(value: str) -> int | None:
+    """The major version in "20", "20.x" or "nodejs20.x"; None when it is none of these."""
+    found = _MAJOR.match(value.strip())
+    return int(found.group(1)) if found else None
+
+
+@functools.cache  # a tree repeats a few ranges (">=14", "^18 || >=20") over many packages
+def _admits(spec: str, major: int) -> bool:
+    import nodesemver  # type: ignore[import-untyped]  # noqa: PLC0415 - only with node_version
+
+    releases = [f"{major}.{minor}.{patch}" for minor in range(40) for patch in (0, 99)]
+    try:
+        if nodesemver.valid_range(spec, loose=True) is None:
+            return True  # a range npm itself would not read: no grounds for a warning
+        return nodesemver.max_satisfying(releases, spec, loose=True) is not None
+    except (ValueError, TypeError, AttributeError):  # a range npm itself would not read
+        return True
+
+
+def engine_warnings(packages: Sequence[PackageInfo], major: int) -> list[str]:
+    """One line per shipped package whose engines.node excludes Node.js `major`."""
+    found = []
+    for package in packages:
+        try:
+            with open(os.path.join(package.path, "package.json"), "rb") as f:
+                engines = json.load(f).get("engines")
+        except (OSError, ValueError, AttributeError):
+            continue
+        spec = engines.get("node") if isinstance(engines, dict) else None
+        if isinstance(spec, str) and spec.strip() and not _admits(spec, major):
+            found.append(f"{package.name}@{package.version} ({spec})")
+    if not found:
+        return []
+    more = f" and {len(found) - _MOST} more" if len(found) > _MOST else ""
+    return [
+        f"engines.node of {', '.join(found[:_MOST])}{more} excludes Node.js {major} "
+        f"(node_version): they may not run on the nodejs{major}.x runtime"
+    ]
