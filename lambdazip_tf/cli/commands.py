@@ -35,6 +35,7 @@ PROG = "lambdazip-tf"
 # Request list keys and the repeatable flag that fills each (`--exclude A --exclude B`).
 _LIST_FLAGS = {
     "excludes": "exclude",
+    "includes": "include",
     "exclude_packages": "exclude-package",
     "allowed_roots": "allowed-root",
 }

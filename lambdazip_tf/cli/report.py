@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.entries import Entry, PackageInfo
+from ..core.forced import Forced
 from ..core.inventory import Inventory
 from ..core.outputs import ArtifactFacts
 from ..core.platform import Target
@@ -17,6 +18,7 @@ from ..pipeline import Outcome
 
 TOP_PACKAGES = 25  # the largest packages the summary names; the rest are counted
 TOP_DEV_ONLY = 5
+TOP_FORCED = 10
 
 
 def human(size: float) -> str:
@@ -70,6 +72,7 @@ def plan_json(outcome: Outcome) -> dict[str, Any]:
     data: dict[str, Any] = {
         "source_dir": layout.context.source,
         "runtime": layout.context.runtime,
+        "package_dir": layout.context.packages_from,
         "target": str(_target(outcome)),
         "architecture": _target(outcome).architecture,
         "content_hash": outcome.content_hash,
@@ -86,6 +89,7 @@ def plan_json(outcome: Outcome) -> dict[str, Any]:
             for p in sorted(layout.packages, key=lambda p: (-p.size, p.arc))
         ],
         "native": [n._asdict() for n in found.native],
+        "forced": [f._asdict() for f in layout.forced],
         "excluded": [{"path": x.arc, "reason": x.reason} for x in layout.excluded],
         "left_out": [g._asdict() for g in found.left_out],
         "dev_only": [p._asdict() for p in found.dev_only],
@@ -101,6 +105,8 @@ def plan_text(outcome: Outcome, *, files: bool = False) -> str:
     layout = outcome.layout
     found = _inventory(outcome)
     lines = [f"source:       {layout.context.source} (runtime {layout.context.runtime})"]
+    if layout.context.package_dir:
+        lines.append(f"dependencies: {layout.context.package_dir}/package.json (package_dir)")
     for label, facts, _ in _zips(outcome):
         if facts.reused:
             size, state = f"{human(facts.size)} zipped", "current, nothing to do"
@@ -116,6 +122,7 @@ def plan_text(outcome: Outcome, *, files: bool = False) -> str:
     lines.append(f"target:       {_target(outcome)}")
     lines += _packages(layout.packages)
     lines += _native(found)
+    lines += _forced(layout.forced)
     lines += _left_out(found)
     lines += ["", "warnings:"] + [f"  {w}" for w in outcome.warnings] if outcome.warnings else []
     if files:
@@ -135,6 +142,16 @@ def _native(found: Inventory) -> list[str]:
     lines = ["", "native code (built for, what):"]
     width = max(len(n.built_for) for n in found.native)
     lines += [f"  {n.built_for:<{width}}  {n.kind:7}  {n.name}" for n in found.native]
+    return lines
+
+
+def _forced(forced: list[Forced]) -> list[str]:
+    if not forced:
+        return []
+    lines = ["", "in, though no package declares them:"]
+    lines += [f"  {f.arc}  ({f.reason})" for f in forced[:TOP_FORCED]]
+    if len(forced) > TOP_FORCED:
+        lines.append(f"  and {len(forced) - TOP_FORCED} more (lambdazip-tf plan --json)")
     return lines
 
 

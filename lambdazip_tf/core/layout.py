@@ -9,19 +9,29 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import OutputError, RequestError, SourceError
+from ..errors import LinkError, OutputError, RequestError, SourceError
 from .contenthash import ByteOptions
 from .engines import engine_warnings, major_of
-from .entries import LINK_MODE, Entry, Excluded, PackageInfo, with_parents, with_prefix
+from .entries import (
+    LINK_MODE,
+    Entry,
+    Excluded,
+    PackageInfo,
+    file_entry,
+    with_parents,
+    with_prefix,
+)
 from .filesystem import ObservedFileSystem
+from .forced import Forced, add_includes, add_prisma, prisma_engines
 from .nodejs import crawl
 from .outputs import Naming, naming_for, output_folder
 from .platform import Gate, Target, lockfile_of, native_files
 from .request import Request
-from .selection import Collector, ExcludeRules
+from .selection import Collector, ExcludeRules, is_within
 
 LAYER_PREFIX = "nodejs/"
 
@@ -37,6 +47,12 @@ class Context:
     runtime: str
     allowed_roots: tuple[str, ...]
     options: ByteOptions
+    package_dir: str = ""  # the real folder whose package.json the crawl starts from
+
+    @property
+    def packages_from(self) -> str:
+        """The folder whose package.json and node_modules supply the dependencies."""
+        return self.package_dir or self.source
 
     def naming(self, *, layer: bool) -> Naming:
         """Where the function's (or the layer's) artifact goes."""
@@ -56,6 +72,7 @@ class Layout:
     excluded: list[Excluded] = field(default_factory=list)
     packages: list[PackageInfo] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # the build still succeeds
+    forced: list[Forced] = field(default_factory=list)  # in, though nothing declares them
 
 
 def resolve_context(
@@ -93,7 +110,9 @@ def resolve_context(
     name = request.name or os.path.basename(source) or "function"
     if request.name is None and not _safe_name(name):
         name = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).lstrip(".") or "fn"
-    has_manifest = fs.isfile(os.path.join(source, "package.json"))
+    package_dir = _package_dir(request, fs, base, source)
+    packages_from = package_dir or source
+    has_manifest = fs.isfile(os.path.join(packages_from, "package.json"))
     runtime = request.runtime or ("nodejs" if has_manifest else "files")
     if runtime == "nodejs" and not has_manifest:
         raise RequestError(
@@ -104,12 +123,64 @@ def resolve_context(
         roots: tuple[str, ...] = (source, *_default_root(fs, source))
     else:
         roots = (source, *(fs.realpath(str(base / r)) for r in request.allowed_roots))
+    if package_dir and not any(is_within(package_dir, root) for root in roots):
+        roots = (*roots, package_dir)
+    if request.runtime is None and not package_dir and not has_manifest:
+        _refuse_hidden_dependencies(fs, source, roots)
     if request.layer and runtime != "nodejs":
         raise RequestError("layer = true needs runtime nodejs (a package.json)", key="layer")
     options = ByteOptions.of(
         request.compression_level, os.environ.get("SOURCE_DATE_EPOCH"), request.architecture
     )
-    return Context(request, source, Path(folder), name, runtime, roots, options)
+    return Context(request, source, Path(folder), name, runtime, roots, options, package_dir)
+
+
+def _package_dir(request: Request, fs: ObservedFileSystem, base: Path, source: str) -> str:
+    """The real package_dir, checked; "" when it is not set or is source_dir itself."""
+    if request.package_dir is None:
+        return ""
+    path = str(base / request.package_dir)
+    if not fs.isdir(path):
+        where = "" if request.package_dir.is_absolute() else f" (relative to {base})"
+        raise RequestError(
+            f"package_dir {request.package_dir} is not a folder{where}", key="package_dir"
+        )
+    real = fs.realpath(path)
+    if not fs.isfile(os.path.join(real, "package.json")):
+        raise RequestError(
+            f"package_dir {real} has no package.json; name the folder that holds the "
+            "function's package.json and node_modules",
+            key="package_dir",
+        )
+    return "" if real == source else real
+
+
+def _refuse_hidden_dependencies(
+    fs: ObservedFileSystem, source: str, roots: tuple[str, ...]
+) -> None:
+    """A source_dir without package.json below a package with installed dependencies (a
+    TypeScript project's dist/) would zip without them, and fail at its first cold start:
+    the request must say which it means."""
+    folder = os.path.dirname(source)
+    while any(is_within(folder, root) for root in roots[1:]):
+        manifest_path = os.path.join(folder, "package.json")
+        if fs.isfile(manifest_path) and fs.isdir(os.path.join(folder, "node_modules")):
+            try:
+                manifest = json.loads(fs.read_bytes(manifest_path))
+            except (OSError, ValueError):
+                manifest = None
+            if isinstance(manifest, dict) and manifest.get("dependencies"):
+                raise RequestError(
+                    f"source_dir {source} has no package.json, but {manifest_path} above it "
+                    "has installed dependencies, which this zip would leave out; set "
+                    f'package_dir = "{folder}" to ship them, or runtime = "files" to zip '
+                    "the folder as it is",
+                    key="package_dir",
+                )
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return
+        folder = parent
 
 
 def _safe_name(name: str) -> bool:
@@ -160,21 +231,30 @@ def build_layout(context: Context, fs: ObservedFileSystem) -> Layout:
         skip_node_modules="all" if nodejs else "",
     )
     packages: list[PackageInfo] = []
-    gate = Gate(Target(request.architecture), lockfile_of(context.source))
+    forced: list[Forced] = []
+    gate = Gate(Target(request.architecture), lockfile_of(context.packages_from))
     if nodejs:
         dep_rules = ExcludeRules.build(request.excludes, defaults=False, node_modules=False)
+        if context.package_dir:
+            _package_manifest(context, collector, own_rules)
         packages = crawl(
-            context.source,
+            context.packages_from,
             context.allowed_roots,
             request.exclude_packages,
             include_dev=request.include_dev_dependencies,
             collector=collector,
             rules=dep_rules,
+            own_rules=ExcludeRules.build(request.excludes, defaults=True, node_modules=False),
             gate=gate,
+            keep=_kept(context),
         )
+        forced = add_prisma(collector, packages, dep_rules)
+    roots = (context.source, context.packages_from)
+    forced += add_includes(collector, request.includes, roots, skip)
     collector.resolve_links()
-    entries, prebuilt = native_files(list(collector.entries.values()), packages, gate)
-    collector.excluded += prebuilt
+    selected, engines = prisma_engines(list(collector.entries.values()), forced, gate.target)
+    entries, prebuilt = native_files(selected, packages, gate)
+    collector.excluded += engines + prebuilt
     collector.excluded += [
         Excluded(f"node_modules/{name}", reason, real) for name, reason, real in gate.left_out
     ]
@@ -197,10 +277,89 @@ def build_layout(context: Context, fs: ObservedFileSystem) -> Layout:
         layer = with_parents(with_prefix(e, LAYER_PREFIX) for e in deps)
     if link is not None:
         entries.append(Entry(arc="node_modules", kind="link", mode=LINK_MODE, target=link))
+    function = with_parents(entries)
+    check_links(function, layer, link)
     excluded = sorted(collector.excluded, key=lambda x: x.arc)
     major = major_of(request.node_version) if request.node_version else None
     warnings = engine_warnings(packages, major) if major is not None else []
-    return Layout(context, with_parents(entries), layer, excluded, packages, warnings)
+    return Layout(context, function, layer, excluded, packages, warnings, forced)
+
+
+FUNCTION_MOUNT, LAYER_MOUNT = "/var/task", "/opt"
+_MAX_HOPS = 40  # as Linux's limit on links followed in one path lookup
+
+
+def check_links(
+    function: list[Entry], layer: list[Entry] | None, node_modules_link: str | None = None
+) -> None:
+    """Every link in each zip must lead to an entry of the zips as Lambda mounts them (the
+    function at /var/task, the layer at /opt), whatever the source tree held: a link the
+    split left behind would dangle at run time. `node_modules_link` points at a layer that
+    another build makes, and is taken on trust."""
+    zips = (function, layer or [])
+    if not any(e.kind == "link" for entries in zips for e in entries):
+        return
+    mounted: dict[str, Entry] = {}
+    for mount, entries in ((FUNCTION_MOUNT, function), (LAYER_MOUNT, layer or [])):
+        mounted.update((f"{mount}/{e.arc}", e) for e in entries)
+    for mount, entries in ((FUNCTION_MOUNT, function), (LAYER_MOUNT, layer or [])):
+        label = "function" if mount == FUNCTION_MOUNT else "layer"
+        for entry in entries:
+            if entry.kind != "link" or entry.target is None:
+                continue
+            if mount == FUNCTION_MOUNT and entry.arc == "node_modules" and node_modules_link:
+                continue
+            where = _follow(f"{mount}/{entry.arc}", mounted)
+            if where is None or (
+                where not in mounted and where not in (FUNCTION_MOUNT, LAYER_MOUNT)
+            ):
+                shown = where or "a link cycle"
+                raise LinkError(
+                    f"link {entry.arc} -> {entry.target} in the {label} zip leads to {shown}, "
+                    f"where Lambda finds nothing (the function is mounted at {FUNCTION_MOUNT}, "
+                    f'layers at {LAYER_MOUNT}); set symlinks = "dereference" to store what '
+                    "it points to in its place, or remove the link",
+                    entry.arc,
+                    entry.target,
+                )
+
+
+def _follow(path: str, mounted: dict[str, Entry]) -> str | None:
+    """Where `path` leads once every link on the way is followed (None: a cycle)."""
+    for _ in range(_MAX_HOPS):
+        parts = path.strip("/").split("/")
+        for i in range(1, len(parts) + 1):
+            prefix = "/" + "/".join(parts[:i])
+            entry = mounted.get(prefix)
+            if entry is not None and entry.kind == "link" and entry.target is not None:
+                base = posixpath.dirname(prefix)
+                rest = "/".join(parts[i:])
+                path = posixpath.normpath(posixpath.join(base, entry.target, rest))
+                break
+        else:
+            return path
+    return None
+
+
+def _kept(context: Context) -> str | None:
+    """Where the installed tree keeps its paths and links (nodejs.crawl's `keep`)."""
+    request = context.request
+    if request.symlinks == "dereference":
+        return None  # every package's files at the path Node finds it by, no links
+    if context.package_dir or request.layer:
+        # The function's own files (or, in a layer, the zip the packages are in) do not hold
+        # the package folder's other files: a local package outside node_modules is copied.
+        return os.path.join(context.packages_from, "node_modules")
+    return context.source
+
+
+def _package_manifest(context: Context, collector: Collector, rules: ExcludeRules) -> None:
+    """package_dir's package.json at the zip's root when source_dir has none: Node reads
+    "type" (ESM or CommonJS) from the nearest package.json above the handler."""
+    if "package.json" in collector.entries or rules.reason("package.json", is_dir=False):
+        return
+    path = os.path.join(context.package_dir, "package.json")
+    collector.entries["package.json"] = file_entry("package.json", path, collector.fs.stat(path))
 
 
 def check_output_dir(output_dir: Path) -> None:

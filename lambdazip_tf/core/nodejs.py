@@ -148,20 +148,44 @@ def posix_base(arc: str) -> str:
     return arc.rpartition("/")[2]
 
 
+# What installs a tree's missing packages, for each package manager: (production only, all).
+# Yarn berry has no production-only install (`yarn workspaces focus --production` needs the
+# workspace), and its --immutable install leaves dev dependencies out of the zip anyway.
 _INSTALL = {
-    "pnpm": "pnpm install --prod --frozen-lockfile",
-    "yarn": "yarn install --production --frozen-lockfile",
-    "yarn-berry": "yarn install --production --frozen-lockfile",
-    "npm": "npm ci --omit=dev",
+    "pnpm": ("pnpm install --prod --frozen-lockfile", "pnpm install --frozen-lockfile"),
+    "yarn": ("yarn install --production --frozen-lockfile", "yarn install --frozen-lockfile"),
+    "yarn-berry": ("yarn install --immutable", "yarn install --immutable"),
+    "npm": ("npm ci --omit=dev", "npm ci"),
+    "": ("npm install --omit=dev", "npm install"),
 }
+PNP_FILES = (".pnp.cjs", ".pnp.loader.mjs", ".pnp.js")
 
 
-def fix_command(source: str) -> str:
-    """The install command for the lockfile that governs `source`."""
+def fix_command(source: str, *, include_dev: bool = False) -> str:
+    """The install command for the lockfile that governs `source`; with `include_dev`, one
+    that installs devDependencies too."""
     lockfile = lockfile_of(source)
-    if not lockfile.manager:
-        return f"run `npm install --omit=dev` in {source}"
-    return f"run `{_INSTALL[lockfile.manager]}` in {lockfile.folder}"
+    folder = lockfile.folder if lockfile.manager else source
+    return f"run `{_INSTALL[lockfile.manager][include_dev]}` in {folder}"
+
+
+def _not_installed(fs: ObservedFileSystem, source: str, name: str, where: str, dev: bool) -> str:
+    """Why `name` is missing and what fixes it: a Yarn Plug'n'Play install has no node_modules
+    to crawl, and installing again only makes another one."""
+    lockfile = lockfile_of(source)
+    for folder in dict.fromkeys((source, lockfile.folder)):
+        pnp = next((f for f in PNP_FILES if fs.isfile(os.path.join(folder, f))), None)
+        if pnp is not None:
+            return (
+                f"package {name!r} is required by {where} but is not installed: {folder} is a "
+                f"Yarn Plug'n'Play install ({pnp}), which lambdazip-tf does not support (it "
+                "ships node_modules); set `nodeLinker: node-modules` in "
+                f"{os.path.join(folder, '.yarnrc.yml')} and run `yarn install` in {folder}"
+            )
+    return (
+        f"package {name!r} is required by {where} but is not installed; "
+        f"{fix_command(source, include_dev=dev)}"
+    )
 
 
 def crawl(
@@ -172,11 +196,26 @@ def crawl(
     include_dev: bool,
     collector: Collector,
     rules: ExcludeRules,
+    own_rules: ExcludeRules | None = None,
     gate: Gate | None = None,
+    keep: str | None = "",
 ) -> list[PackageInfo]:
-    """Add every production package of the function in `source` to `collector`; `gate`
-    decides which platform packages ship for the target."""
+    """Add every production package of the package folder `source` to `collector`; `gate`
+    decides which platform packages ship for the target.
+
+    `keep` is the real folder inside which the installed tree keeps its paths (relative to
+    `source`) and its links: `source` itself by default (""); its node_modules when the
+    function's own files do not come from `source` (a layer, a package_dir); None to keep
+    nothing, every package copied to where Node finds it (dereference).
+
+    `rules` filter what a package manager installed into node_modules; `own_rules` (the
+    default excludes too) the first-party packages, whose real folders are outside any
+    node_modules: workspace packages and `file:` or `link:` dependencies, which are someone's
+    working folders, with their .env files and keys, not a registry's published files."""
+    first_party = own_rules if own_rules is not None else rules
     fs = collector.fs
+    if keep == "":
+        keep = source
     slots: dict[str, str] = {}
     instances: dict[str, str] = {}
     required_by: dict[str, tuple[str, str]] = {}  # package -> (dependent's arc, name it used)
@@ -206,10 +245,10 @@ def crawl(
             if found is None:
                 if dep.optional:
                     continue
+                where = os.path.join(real, "package.json")
+                dev = is_root and include_dev
                 raise DependencyError(
-                    f"package {dep.name!r} is required by {os.path.join(real, 'package.json')} "
-                    f"but is not installed; {fix_command(source)}",
-                    package=dep.name,
+                    _not_installed(fs, source, dep.name, where, dev), package=dep.name
                 )
             path, target = found
             if not any(is_within(target, root) for root in allowed_roots):
@@ -229,7 +268,7 @@ def crawl(
                     continue
             satisfied.add(dep.name)
             edges.append((arc, dep.name, target))
-            placed = _place(fs, source, slots, arc, dep.name, path, target)
+            placed = _place(fs, source, keep, slots, arc, dep.name, path, target)
             if placed is None:
                 continue
             slot, files_arc = placed
@@ -241,7 +280,9 @@ def crawl(
                 # The first dependent to reach a package is the shortest way from package.json
                 # (the queue is breadth first): why it ships, for `plan`.
                 required_by[files_arc] = (arc, dep.name)
-                collector.add_tree(target, files_arc, rules, skip_node_modules="root")
+                installed_here = f"{os.sep}node_modules{os.sep}" in target
+                chosen = rules if installed_here else first_party
+                collector.add_tree(target, files_arc, chosen, skip_node_modules="root")
                 queue.append((files_arc, target, False))
         if gate is not None:
             optional = manifest.get("optionalDependencies")
@@ -262,6 +303,7 @@ def crawl(
 def _place(
     fs: ObservedFileSystem,
     source: str,
+    keep: str | None,
     slots: dict[str, str],
     arc: str,
     name: str,
@@ -271,25 +313,27 @@ def _place(
     """(slot where Node will look, archive folder of the files), or None when already reachable."""
     hit = _lookup(slots, arc, name)
     nested = arc_join(arc, f"node_modules/{name}")
-    if is_within(path, source):
-        # Inside source_dir the installed tree is kept, links included (pnpm's sibling links),
+    if keep is not None and is_within(path, keep):
+        # Inside `keep` the installed tree is kept, links included (pnpm's sibling links),
         # even where a farther slot would also resolve: that is the layout the package manager
         # made and tested.
         slot = os.path.relpath(path, source).replace(os.sep, "/")
         if hit is not None and _depth(hit) > _depth(slot):
-            # A package copied from above source_dir sits closer than the installed path.
+            # A package copied from elsewhere sits closer than the installed path.
             return None if slots[hit] == target else _claim(slots, nested, name)
         if slot in slots:
             if slots[slot] != target:  # pragma: no cover - two real folders for one path
                 raise DependencyError(f"two packages claim {slot}", package=name)
             return None
-        if is_within(target, source):
+        if is_within(target, keep):
             return slot, os.path.relpath(target, source).replace(os.sep, "/")
         return slot, slot  # a link to a workspace package: its files replace the link
     if hit is not None and slots[hit] == target:
         return None
     top = f"node_modules/{name}"
-    if hit is None and top not in slots and not fs.lexists(os.path.join(source, top)):
+    # An installed path inside `keep` may claim `top` later in the crawl.
+    taken = keep is not None and fs.lexists(os.path.join(source, top))
+    if hit is None and top not in slots and not taken:
         return top, top
     return _claim(slots, nested, name)
 

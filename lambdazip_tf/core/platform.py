@@ -103,7 +103,7 @@ def binary(head: bytes, target: Target) -> Binary | None:
     return None
 
 
-def _head(path: str) -> bytes:
+def file_head(path: str) -> bytes:
     """The first bytes of a file, enough for `binary`; none when it cannot be read."""
     try:
         with open(path, "rb") as f:
@@ -383,12 +383,19 @@ def native_files(
 
 def _check_binary(entry: Entry, packages: Sequence[PackageInfo], gate: Gate) -> None:
     # An unreadable file reads as no bytes: the build names it when it packs it.
-    found = binary(_head(entry.source or ""), gate.target)
+    found = binary(file_head(entry.source or ""), gate.target)
     if found is None or found.loadable:
         return
     owner = _owner(entry.arc, packages)
     who = f"package {owner.name}@{owner.version}" if owner else "the function's own files"
-    if owner is None:
+    if "/.prisma/client/" in f"/{entry.arc}":
+        prisma = {"x86_64": "rhel-openssl-3.0.x", "arm64": "linux-arm64-openssl-3.0.x"}
+        who = "the generated Prisma client"
+        fix = (
+            f'add "{prisma[gate.target.architecture]}" to binaryTargets in schema.prisma and '
+            "run `npx prisma generate`"
+        )
+    elif owner is None:
         fix = f"build it on {gate.target}, or leave it out with excludes"
     elif "/build/" in entry.arc:  # compiled at install (node-gyp): only a rebuild there helps
         fix = f"install it on {gate.target} (in a Linux container), where it is built for Lambda"
@@ -430,7 +437,7 @@ def built_for(
             found.append(Native("package", f"{package.name}@{package.version}", described(fields)))
     for entry in entries:
         if entry.kind == "file" and NATIVE.search(entry.arc) and entry.source:
-            kind = binary(_head(entry.source), target)
+            kind = binary(file_head(entry.source), target)
             if kind is not None:
                 found.append(Native("file", entry.arc, kind.machine))
     return found

@@ -29,6 +29,12 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     source_dir: Path = Field(description="The function's folder.")
+    package_dir: Path | None = Field(
+        default=None,
+        description="The folder whose package.json and node_modules supply the dependencies, "
+        "when it is not source_dir (a TypeScript project's root, with source_dir its dist/): "
+        "they go into the zip's top-level node_modules (default: source_dir).",
+    )
     output_dir: Path | None = Field(
         default=None,
         description="Folder for artifacts (default ./.lambdazip). "
@@ -54,6 +60,12 @@ class Request(BaseModel):
         description="Extra gitignore-style patterns over archive paths; "
         "a leading ! re-includes a default exclude.",
     )
+    includes: tuple[str, ...] = Field(
+        default=(),
+        description="gitignore-style patterns over archive paths that force files in, matched "
+        "after the excludes; a pattern starting node_modules/ reaches files no package "
+        "declares (generated code).",
+    )
     exclude_packages: tuple[str, ...] = Field(
         default=DEFAULT_EXCLUDE_PACKAGES,
         description="npm package name globs to leave out (default @aws-sdk/*; [] ships them).",
@@ -77,7 +89,8 @@ class Request(BaseModel):
     symlinks: Literal["preserve", "dereference"] = Field(
         default="preserve",
         description="preserve: store links inside the artifact as links; "
-        "dereference: store their targets' content.",
+        "dereference: store no links, each link's target content at its path, dependency "
+        "links (pnpm, npm's linked installs) included.",
     )
     architecture: Literal["x86_64", "arm64"] = Field(
         default="x86_64",
@@ -95,7 +108,7 @@ class Request(BaseModel):
         "(default: the nearest workspace or repository root).",
     )
 
-    @field_validator("excludes", "exclude_packages", "allowed_roots", mode="before")
+    @field_validator("excludes", "includes", "exclude_packages", "allowed_roots", mode="before")
     @classmethod
     def _decode_list(cls, value: Any) -> Any:
         # Terraform's query is map(string), so lists arrive `jsonencode`d.
@@ -130,6 +143,7 @@ class Request(BaseModel):
         return value
 
     @field_validator(
+        "package_dir",
         "output_dir",
         "output_path",
         "name",

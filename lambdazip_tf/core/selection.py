@@ -44,6 +44,13 @@ DEFAULT_EXCLUDES: tuple[tuple[str, str], ...] = (
     ("override.tf.json", "Terraform override file"),
     ("*_override.tf", "Terraform override file"),
     ("*_override.tf.json", "Terraform override file"),
+    # Package managers' state and settings, for a function whose folder is its project root:
+    # nothing Node loads at run time, and .yarnrc.yml may hold a registry token like .npmrc.
+    (".yarn", "package manager state (Yarn's install state, cache and releases)"),
+    (".yarnrc.yml", "package manager settings (may hold a registry token)"),
+    (".yarnrc", "package manager settings"),
+    (".pnpm-store", "package manager state (pnpm's store)"),
+    (".npm", "package manager state (npm's cache)"),
 )
 NODE_MODULES_EXCLUDE = ("node_modules", "dependencies come from runtime nodejs, not from files")
 

@@ -96,6 +96,7 @@ def test_help_text_lists_keys(capsys: pytest.CaptureFixture[str]) -> None:
             "--"
             + {
                 "excludes": "exclude",
+                "includes": "include",
                 "exclude_packages": "exclude-package",
                 "allowed_roots": "allowed-root",
             }.get(key, key.replace("_", "-"))

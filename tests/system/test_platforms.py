@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import ROOT, assert_one_line_error, external, unzip, write
+from helpers import PNPM, assert_one_line_error, external, unzip, write
 from nodejs_oracle import invoke
 
 pytestmark = pytest.mark.slow
-PNPM = ROOT / ".tools" / "node_modules" / ".bin" / "pnpm"
 DEPENDENCIES = {"sharp": "0.33.5", "esbuild": "0.24.0"}
 HANDLER = (
     "const sharp = require('sharp');\n"

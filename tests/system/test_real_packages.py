@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import EXAMPLES, ROOT, external, manifest, unzip
+from helpers import EXAMPLES, PNPM, ROOT, external, manifest, unzip
 from nodejs_oracle import edges_agree, invoke
 
 pytestmark = pytest.mark.slow
-PNPM = ROOT / ".tools" / "node_modules" / ".bin" / "pnpm"
 
 
 def _install(folder: Path, command: list[str]) -> None:

@@ -1,0 +1,178 @@
+"""Files forced into the zip: the request's `includes`, and generated code a package needs but
+no package.json declares (docs/design.md, "Selection").
+
+`includes` are gitignore-style patterns over archive paths, matched after the excludes: a
+file they match ships even where an exclude (a default one included) or the crawl left it
+out. A pattern reaches into node_modules only when it starts with `node_modules/`, so that
+`*.graphql` does not walk twenty thousand installed files.
+
+Prisma: `@prisma/client` requires `.prisma/client`, which `prisma generate` (or the
+client's own install) writes into node_modules beside it. When `@prisma/client` ships, that
+folder ships with it, placed where Node finds it from the client; of its query engines only
+those the target can load, when one can.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import pathspec
+
+from .entries import Entry, Excluded, PackageInfo, file_entry
+from .nodejs import resolve
+from .platform import NATIVE, Target, binary, file_head
+from .selection import Collector, ExcludeRules
+
+_GLOB = re.compile(r"[*?\[\\]")
+PRISMA_CLIENT = "@prisma/client"
+PRISMA_REASON = f"generated Prisma client, required by {PRISMA_CLIENT}"
+
+
+class Forced(NamedTuple):
+    """A path in the zip that is there although nothing declares it, and why (for `plan`)."""
+
+    arc: str
+    reason: str
+
+
+def _bases(patterns: Sequence[str]) -> set[str]:
+    """The paths (archive paths) each pattern can match at or below: "" for any depth."""
+    bases = set()
+    for pattern in patterns:
+        if pattern.startswith("!") or not pattern.strip() or pattern.startswith("#"):
+            continue
+        body = pattern.strip().rstrip("/")
+        anchored = "/" in body
+        parts = body.lstrip("/").split("/")
+        fixed = []
+        for part in parts if anchored else []:
+            if _GLOB.search(part) or part == "**":
+                break
+            fixed.append(part)
+        bases.add("/".join(fixed))
+    # A base below another is walked with it; node_modules only from a base inside it.
+    return {b for b in bases if not any(_covers(other, b) for other in bases)}
+
+
+def _covers(outer: str, inner: str) -> bool:
+    if outer == inner or _in_node_modules(inner) != _in_node_modules(outer):
+        return False
+    return outer == "" or inner.startswith(outer + "/")
+
+
+def _in_node_modules(arc: str) -> bool:
+    return arc == "node_modules" or arc.startswith("node_modules/")
+
+
+def add_includes(
+    collector: Collector,
+    patterns: Sequence[str],
+    roots: tuple[str, str],
+    skip: frozenset[str],
+) -> list[Forced]:
+    """Add every file `patterns` match that is not in the zip yet. `roots` are the real
+    folders that archive paths start from: the function's own files, and node_modules'
+    parent (the package folder)."""
+    if not patterns:
+        return []
+    spec = pathspec.GitIgnoreSpec.from_lines(patterns)
+    fs = collector.fs
+    forced: list[Forced] = []
+    for base in sorted(_bases(patterns)):
+        in_node_modules = _in_node_modules(base)
+        root = roots[1] if in_node_modules else roots[0]
+        start = os.path.join(root, base) if base else root
+        if fs.isfile(start):  # a pattern naming one file
+            stack = [(os.path.dirname(start), base.rpartition("/")[0])]
+            only = os.path.basename(start)
+        elif fs.isdir(start):
+            stack, only = [(start, base)], None
+        else:
+            continue
+        while stack:
+            folder, folder_arc = stack.pop()
+            for item in fs.scandir(folder):
+                if only is not None and item.name != only:
+                    continue
+                arc = f"{folder_arc}/{item.name}" if folder_arc else item.name
+                if item.is_dir(follow_symlinks=False):
+                    # node_modules only for a pattern that names it; .git never ships.
+                    if item.path in skip or item.name == ".git":
+                        continue
+                    if item.name == "node_modules" and not in_node_modules:
+                        continue
+                    if only is None:
+                        stack.append((item.path, arc))
+                elif (
+                    item.is_file(follow_symlinks=False)
+                    and arc not in collector.entries
+                    and spec.match_file(arc)
+                    and not _under_link(arc, collector.entries)
+                ):
+                    st = item.stat(follow_symlinks=False)
+                    collector.entries[arc] = file_entry(arc, item.path, st)
+                    forced.append(Forced(arc, "includes"))
+    if forced:
+        shipped = {f.arc for f in forced}
+        collector.excluded = [x for x in collector.excluded if x.arc not in shipped]
+    return forced
+
+
+def _under_link(arc: str, entries: dict[str, Entry]) -> bool:
+    """Whether a folder above `arc` is stored as a link (pnpm's node_modules/x): the file is
+    in the zip already, at its real folder's path, if its package ships."""
+    folder = arc.rpartition("/")[0]
+    while folder:
+        entry = entries.get(folder)
+        if entry is not None and entry.kind == "link":
+            return True
+        folder = folder.rpartition("/")[0]
+    return False
+
+
+def add_prisma(
+    collector: Collector, packages: Sequence[PackageInfo], rules: ExcludeRules
+) -> list[Forced]:
+    """The generated `.prisma/client` of each shipped `@prisma/client`, beside it."""
+    forced = []
+    for package in packages:
+        if package.name != PRISMA_CLIENT or not package.arc.endswith(PRISMA_CLIENT):
+            continue
+        found = resolve(collector.fs, ".prisma/client", package.path)
+        if found is None:
+            continue  # the client's own error at run time says to run `prisma generate`
+        arc = package.arc.removesuffix(PRISMA_CLIENT) + ".prisma/client"
+        if arc in collector.entries:
+            continue
+        collector.add_tree(found[1], arc, rules, primary=False)
+        forced.append(Forced(arc, PRISMA_REASON))
+    return forced
+
+
+def prisma_engines(
+    entries: list[Entry], forced: Sequence[Forced], target: Target
+) -> tuple[list[Entry], list[Excluded]]:
+    """Leave out the query engines of a generated Prisma client that the target cannot load,
+    when one it can load is beside them (`binaryTargets` lists the developer's machine and
+    Lambda's); with none, the native-file check refuses the client with Prisma's fix."""
+    folders = [f.arc + "/" for f in forced if f.reason == PRISMA_REASON]
+    if not folders:
+        return entries, []
+    engines: dict[str, list[tuple[Entry, bool]]] = {}
+    for entry in entries:
+        if entry.kind == "file" and NATIVE.search(entry.arc) and entry.source:
+            folder = next((f for f in folders if entry.arc.startswith(f)), None)
+            kind = binary(file_head(entry.source), target) if folder else None
+            if folder is not None and kind is not None:
+                engines.setdefault(folder, []).append((entry, kind.loadable))
+    dropped: dict[Entry, str] = {}
+    for found in engines.values():
+        if any(loadable for _, loadable in found):
+            for entry, loadable in found:
+                if not loadable:
+                    dropped[entry] = f"Prisma query engine for another platform, not {target}"
+    kept = [e for e in entries if e not in dropped]
+    return kept, [Excluded(e.arc, why, e.source) for e, why in dropped.items()]
