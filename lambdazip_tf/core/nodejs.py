@@ -280,8 +280,7 @@ def crawl(
                 # The first dependent to reach a package is the shortest way from package.json
                 # (the queue is breadth first): why it ships, for `plan`.
                 required_by[files_arc] = (arc, dep.name)
-                installed_here = f"{os.sep}node_modules{os.sep}" in target
-                chosen = rules if installed_here else first_party
+                chosen = first_party if _first_party(target) else rules
                 collector.add_tree(target, files_arc, chosen, skip_node_modules="root")
                 queue.append((files_arc, target, False))
         if gate is not None:
@@ -298,6 +297,16 @@ def crawl(
                 package=name,
             )
     return _infos(collector, instances, manifests, required_by)
+
+
+def _first_party(real: str) -> bool:
+    """A package folder nobody published: in no node_modules, or pnpm's copy of a `file:`
+    folder, with all its files (node_modules/.pnpm/<name>@file+<path>/...)."""
+    parts = real.split(os.sep)
+    if "node_modules" not in parts:
+        return True
+    store = [p for i, p in enumerate(parts[1:]) if parts[i] == ".pnpm"]
+    return any("@file+" in p for p in store)
 
 
 def _place(

@@ -107,6 +107,21 @@ def test_a_typescript_project_ships_its_root_dependencies_with_dist(
     assert {"index.js", "package.json", "node_modules/ms/index.js"} <= set(manifest(path))
     assert not [n for n in manifest(path) if n.startswith(("src/", "dist/"))]
     assert _runs(path, tmp_path) == {"ms": "1m"}  # ESM: "type" came with package.json
+    edges_agree(root, root, unzip(path, tmp_path / "unpacked"))
+
+
+def test_the_fix_for_dev_dependencies_left_out_by_npm_is_a_command_that_installs_them(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    src = _project(tmp_path / "fn", dependencies={"ms": MS}, devDependencies={"debug": DEBUG})
+    _npm(src, "--omit=dev")
+    request = {"include_dev_dependencies": "true"}
+    refused = _build(run_cli, src, tmp_path / "o", **request)
+    assert_one_line_error(refused, "package 'debug' is required by", f"run `npm ci` in {src}")
+    _run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], src)  # what it names
+    built = _build(run_cli, src, tmp_path / "out", **request)
+    assert built.code == 0, built.stderr
+    assert _runs(built.json()["output_path"], tmp_path) == {"debug": "function", "ms": "1m"}
 
 
 def test_prismas_generated_client_ships_and_loads(tmp_path: Path, run_cli: Any) -> None:
@@ -202,6 +217,24 @@ def test_a_workspace_package_ships_without_its_secrets(tmp_path: Path, run_cli: 
     assert "node_modules/shared/index.js" in names
     assert not {n for n in names if n.rpartition("/")[2] in (".env.local", ".npmrc", "deploy.pem")}
     assert _runs(path, tmp_path) == {"shared": "1m"}
+
+
+def test_a_file_dependency_pnpm_copied_ships_without_its_secrets(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    src = _project(tmp_path / "fn", dependencies={"local": "file:local"})
+    write(src / "index.js", "exports.handler = async () => ({ local: require('local') });\n")
+    write(src / "local" / "package.json", json.dumps({"name": "local", "version": "1.0.0"}))
+    write(src / "local" / "index.js", "module.exports = 'local';\n")
+    write(src / "local" / ".env", "TOKEN=secret\n")
+    _run([str(PNPM), "install", "--reporter=silent"], src)
+    copied = list((src / "node_modules" / ".pnpm").glob("local@file+*/node_modules/local/.env"))
+    assert copied, "pnpm copies a file: folder into its store, .env included"
+    built = _build(run_cli, src, tmp_path / "out", excludes='["/local/"]')
+    assert built.code == 0, built.stderr
+    path = built.json()["output_path"]
+    assert not [n for n in manifest(path) if n.endswith("/.env")]
+    assert _runs(path, tmp_path) == {"local": "local"}
 
 
 def test_yarn_4s_plug_n_play_is_refused_with_the_setting_that_fixes_it(
