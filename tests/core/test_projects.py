@@ -15,6 +15,7 @@ import pytest
 from helpers import (
     assert_one_line_error,
     build_ok,
+    debug_lines,
     external,
     link,
     manifest,
@@ -26,6 +27,7 @@ from helpers import (
 from lambdazip_tf.core.entries import Entry
 from lambdazip_tf.core.layout import check_links
 from lambdazip_tf.errors import LinkError
+from lambdazip_tf.speed import facts
 
 
 def _typescript(root: Path) -> Path:
@@ -108,6 +110,29 @@ def test_includes_force_files_in_after_the_excludes_and_plan_says_why(
     text = run_cli(["plan", *args]).stdout
     assert "in, though no package declares them:" in text
     assert "  node_modules/.generated/schema.js  (includes)" in text
+
+
+def test_the_fast_paths_see_a_new_file_that_includes_or_prisma_would_force_in(
+    tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(facts, "RACY_NS", 0)
+    src = _prisma(tmp_path / "fn", {})
+    write(src / "node_modules" / ".generated" / "a.js", "1")
+    request = {
+        "source_dir": str(src),
+        "output_dir": str(tmp_path / "out"),
+        "includes": json.dumps(["node_modules/.generated/"]),
+    }
+    first = manifest(external(run_cli, request).json()["output_path"])
+    assert "node_modules/.generated/a.js" in first
+    noop = debug_lines(run_cli, request, monkeypatch)
+    assert "layout:" not in noop
+    write(src / "node_modules" / ".generated" / "b.js", "2")
+    write(src / "node_modules" / ".prisma" / "client" / "edge-extra.js", "3")
+    again = external(run_cli, request)
+    names = set(manifest(again.json()["output_path"]))
+    assert "node_modules/.generated/b.js" in names
+    assert "node_modules/.prisma/client/edge-extra.js" in names
 
 
 def _prisma(src: Path, engines: dict[str, bytes]) -> Path:
