@@ -116,8 +116,15 @@ def resolve_context(
     runtime = request.runtime or ("nodejs" if has_manifest else "files")
     if runtime == "nodejs" and not has_manifest:
         raise RequestError(
-            f'runtime nodejs needs {source}/package.json; add one or set runtime = "files"',
+            f"runtime nodejs needs {source}/package.json; add one, set package_dir to the "
+            'folder that has it, or set runtime = "files"',
             key="runtime",
+        )
+    if package_dir and runtime != "nodejs":
+        raise RequestError(
+            'package_dir supplies dependencies, which runtime = "files" does not ship; '
+            "remove one of the two",
+            key="package_dir",
         )
     if request.allowed_roots is None:
         roots: tuple[str, ...] = (source, *_default_root(fs, source))

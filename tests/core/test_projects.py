@@ -83,6 +83,11 @@ def test_package_dir_must_hold_a_package_json(tmp_path: Path, run_cli: Any) -> N
         run_cli, {"source_dir": str(tmp_path / "fn"), "package_dir": str(tmp_path / "nope")}
     )
     assert_one_line_error(missing, "is not a folder")
+    root = _typescript(tmp_path / "app")
+    request = {"source_dir": str(root / "dist"), "package_dir": str(root), "runtime": "files"}
+    assert_one_line_error(external(run_cli, request), 'runtime = "files" does not ship')
+    nodejs = external(run_cli, {"source_dir": str(root / "dist"), "runtime": "nodejs"})
+    assert_one_line_error(nodejs, "runtime nodejs needs", "set package_dir")
 
 
 def test_includes_force_files_in_after_the_excludes_and_plan_says_why(
