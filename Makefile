@@ -54,7 +54,8 @@ NPM_CI := npm ci --omit=dev --no-audit --no-fund
 EXAMPLE_INSTALLS := $(EXAMPLES)/commonjs/src/node_modules/.package-lock.json \
 	$(EXAMPLES)/esm-layer/src/node_modules/.package-lock.json \
 	$(EXAMPLES)/monorepo/node_modules/.package-lock.json \
-	$(EXAMPLES)/pnpm/src/node_modules/.modules.yaml
+	$(EXAMPLES)/pnpm/src/node_modules/.modules.yaml \
+	$(EXAMPLES)/typescript/node_modules/.package-lock.json
 
 $(EXAMPLES)/commonjs/src/node_modules/.package-lock.json: $(EXAMPLES)/commonjs/src/package-lock.json
 	cd $(EXAMPLES)/commonjs/src && $(NPM_CI)
@@ -62,6 +63,8 @@ $(EXAMPLES)/esm-layer/src/node_modules/.package-lock.json: $(EXAMPLES)/esm-layer
 	cd $(EXAMPLES)/esm-layer/src && $(NPM_CI)
 $(EXAMPLES)/monorepo/node_modules/.package-lock.json: $(EXAMPLES)/monorepo/package-lock.json
 	cd $(EXAMPLES)/monorepo && $(NPM_CI)
+$(EXAMPLES)/typescript/node_modules/.package-lock.json: $(EXAMPLES)/typescript/package-lock.json
+	cd $(EXAMPLES)/typescript && $(NPM_CI)
 $(EXAMPLES)/pnpm/src/node_modules/.modules.yaml: $(EXAMPLES)/pnpm/src/pnpm-lock.yaml | $(PNPM)
 	cd $(EXAMPLES)/pnpm/src && ../../../$(PNPM) install --prod --frozen-lockfile --reporter=silent
 
@@ -73,6 +76,9 @@ demo: install examples
 	@echo "== examples/esm-layer: dependencies in a layer zip, node_modules -> /opt/nodejs/node_modules"
 	$(RUN) build --name esm-layer --source-dir $(EXAMPLES)/esm-layer/src --output-dir $(EXAMPLES)/esm-layer/.lambdazip \
 		--layer --node-modules-link /opt/nodejs/node_modules
+	@echo "== examples/typescript: dist/ with the project root's dependencies (package_dir), for arm64"
+	$(RUN) build --name typescript --source-dir $(EXAMPLES)/typescript/dist --package-dir $(EXAMPLES)/typescript \
+		--architecture arm64 --output-dir $(EXAMPLES)/typescript/.lambdazip
 
 plan: install examples
 	$(RUN) plan --name commonjs --exclude '*.md' --source-dir $(EXAMPLES)/commonjs/src --output-dir $(EXAMPLES)/commonjs/.lambdazip
@@ -80,6 +86,8 @@ plan: install examples
 		--layer --node-modules-link /opt/nodejs/node_modules
 	$(RUN) plan --name pnpm --source-dir $(EXAMPLES)/pnpm/src --output-dir $(EXAMPLES)/pnpm/.lambdazip
 	$(RUN) plan --source-dir $(EXAMPLES)/monorepo/functions/api --output-dir $(EXAMPLES)/monorepo/.lambdazip
+	$(RUN) plan --name typescript --source-dir $(EXAMPLES)/typescript/dist --package-dir $(EXAMPLES)/typescript \
+		--architecture arm64 --output-dir $(EXAMPLES)/typescript/.lambdazip
 
 # ruff, mypy strict, and the layer contracts of pyproject.toml (import-linter).
 lint: install-test

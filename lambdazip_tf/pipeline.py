@@ -227,8 +227,8 @@ def dry_run(request: Request, cwd: Path | None = None) -> Outcome:
     dev = []
     if context.runtime == "nodejs" and not request.include_dev_dependencies:
         shipped = [p.path for p in layout.packages]
-        dev = dev_only(context.source, shipped, context.allowed_roots)
-    located = locate_packages(context.source, layout.excluded)
+        dev = dev_only(context.packages_from, shipped, context.allowed_roots)
+    located = locate_packages(context.packages_from, layout.excluded)
     shipped_entries = [*layout.function, *(layout.layer or [])]
     native = built_for(shipped_entries, layout.packages, Target(options.architecture))
     found = Inventory(groups(layout.excluded, located), dev, estimated, tuple(native))

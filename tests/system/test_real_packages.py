@@ -30,7 +30,7 @@ def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     assert PNPM.exists(), "pnpm is missing: run `make tools` (make test does)"
     base = tmp_path_factory.mktemp("projects")
     out: dict[str, Path] = {}
-    for name in ("commonjs", "esm-layer", "pnpm", "monorepo"):
+    for name in ("commonjs", "esm-layer", "pnpm", "monorepo", "typescript"):
         shutil.copytree(
             EXAMPLES / name, base / name, ignore=shutil.ignore_patterns("node_modules", ".*")
         )
@@ -38,6 +38,7 @@ def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     _install(base / "commonjs" / "src", npm)
     _install(base / "esm-layer" / "src", npm)
     _install(base / "monorepo", npm)
+    _install(base / "typescript", npm)
     _install(
         base / "pnpm" / "src", [str(PNPM), "install", "--frozen-lockfile", "--reporter=silent"]
     )
@@ -45,6 +46,7 @@ def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out["esm"] = base / "esm-layer" / "src"
     out["pnpm"] = base / "pnpm" / "src"
     out["monorepo"] = base / "monorepo"
+    out["typescript"] = base / "typescript"
     # The same dependencies as the pnpm project, installed by npm, for the size comparison.
     same = base / "pnpm-as-npm"
     same.mkdir()
@@ -87,6 +89,26 @@ def test_npm_commonjs_ships_production_packages_and_runs(
     result = json.loads(run.stdout)
     assert result["greeting"] == "hello lambda"
     assert result["timeout"] == 172800000
+
+
+def test_the_typescript_example_compiles_and_ships_dist_with_the_roots_dependencies(
+    projects: dict[str, Path], run_cli: Any, tmp_path: Path
+) -> None:
+    root = projects["typescript"]
+    committed = (root / "dist" / "index.js").read_text()
+    _install(root, ["npx", "tsc"])  # the committed dist/ is what the compiler makes of src/
+    assert (root / "dist" / "index.js").read_text() == committed
+    data = _build(run_cli, root / "dist", tmp_path / "out", package_dir=str(root))
+    got = manifest(data["output_path"])
+    assert _packages(got) == {"ms"}  # not typescript or @types/ms, installed for development
+    assert {n for n in got if not n.startswith("node_modules/")} == {"index.js", "package.json"}
+    unpacked = unzip(data["output_path"], tmp_path / "task")
+    edges_agree(root, root, unpacked)
+    run = invoke(unpacked, None, "index.handler", {"seconds": 7200})
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {"waited": "2h"}
+    plan = run_cli(["plan", "--source-dir", str(root / "dist"), "--package-dir", str(root)])
+    assert "2 dev-only packages, installed but not shipped: typescript@5.6.3" in plan.stdout
 
 
 def test_npm_esm_with_dependencies_in_the_zip_runs(

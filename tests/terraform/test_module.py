@@ -100,7 +100,9 @@ def test_module_readme_tables_are_current() -> None:
         assert table in readme, "regenerate the tables: see tests/terraform/test_module.py"
 
 
-@pytest.mark.parametrize("example", ["commonjs", "esm-layer", "pnpm", "monorepo", "no-aws"])
+@pytest.mark.parametrize(
+    "example", ["commonjs", "esm-layer", "pnpm", "monorepo", "typescript", "no-aws"]
+)
 def test_examples_parse_and_use_only_declared_variables(example: str) -> None:
     path = EXAMPLES / example / "main.tf"
     modules = _blocks(path, "module")

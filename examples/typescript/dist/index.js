@@ -1,0 +1,6 @@
+import ms from "ms";
+// Compiled to dist/index.js by `npm run build`; Lambda runs dist/ with the dependencies that
+// lambdazip-tf takes from this folder's node_modules (package_dir).
+export const handler = async (event) => ({
+    waited: ms((event.seconds ?? 60) * 1000),
+});
