@@ -3,7 +3,7 @@ no package.json declares (docs/design.md, "Selection").
 
 `includes` are gitignore-style patterns over archive paths, matched after the excludes: a
 file they match ships even where an exclude (a default one included) or the crawl left it
-out. A pattern reaches into node_modules only when it starts with `node_modules/`, so that
+out, and a link they match is resolved by the link policy like any other. A pattern reaches into node_modules only when it starts with `node_modules/`, so that
 `*.graphql` does not walk twenty thousand installed files.
 
 Prisma: `@prisma/client` requires `.prisma/client`, which `prisma generate` (or the
@@ -72,10 +72,12 @@ def add_includes(
     patterns: Sequence[str],
     roots: tuple[str, str],
     skip: frozenset[str],
+    rules: ExcludeRules,
 ) -> list[Forced]:
-    """Add every file `patterns` match that is not in the zip yet. `roots` are the real
-    folders that archive paths start from: the function's own files, and node_modules'
-    parent (the package folder)."""
+    """Add every file (and link) `patterns` match that is not in the zip yet. `roots` are the
+    real folders that archive paths start from: the function's own files, and node_modules'
+    parent (the package folder). A link goes through the link policy like any other
+    (selection.Collector.resolve_links), with `rules` for what a copied target may hold."""
     if not patterns:
         return []
     spec = pathspec.GitIgnoreSpec.from_lines(patterns)
@@ -102,19 +104,23 @@ def add_includes(
                     # node_modules only for a pattern that names it; .git never ships.
                     if item.path in skip or item.name == ".git":
                         continue
-                    if item.name == "node_modules" and not in_node_modules:
-                        continue
-                    if only is None:
+                    if only is None and (item.name != "node_modules" or in_node_modules):
                         stack.append((item.path, arc))
-                elif (
-                    item.is_file(follow_symlinks=False)
-                    and arc not in collector.entries
-                    and spec.match_file(arc)
-                    and not _under_link(arc, collector.entries)
+                    continue
+                if (
+                    arc in collector.entries
+                    or not spec.match_file(arc)
+                    or _under_link(arc, collector.entries)
                 ):
+                    continue
+                if item.is_symlink():
+                    collector.add_found_link(arc, item.path, root, rules)
+                elif item.is_file(follow_symlinks=False):
                     st = item.stat(follow_symlinks=False)
                     collector.entries[arc] = file_entry(arc, item.path, st)
-                    forced.append(Forced(arc, "includes"))
+                else:
+                    continue  # a FIFO or a socket: never opened
+                forced.append(Forced(arc, "includes"))
     if forced:
         shipped = {f.arc for f in forced}
         collector.excluded = [x for x in collector.excluded if x.arc not in shipped]

@@ -257,7 +257,7 @@ def build_layout(context: Context, fs: ObservedFileSystem) -> Layout:
         )
         forced = add_prisma(collector, packages, dep_rules)
     roots = (context.source, context.packages_from)
-    forced += add_includes(collector, request.includes, roots, skip)
+    forced += add_includes(collector, request.includes, roots, skip, own_rules)
     collector.resolve_links()
     selected, engines = prisma_engines(list(collector.entries.values()), forced, gate.target)
     entries, prebuilt = native_files(selected, packages, gate)

@@ -202,6 +202,11 @@ class Collector:
                     else:
                         entries[item_arc] = file_entry(item_arc, item.path, st)
 
+    def add_found_link(self, arc: str, path: str, root: str, rules: ExcludeRules) -> None:
+        """A link at `path`, found outside `add_tree` under the real folder `root` (placed at
+        the artifact's root), resolved with the others by the same policy (`includes`)."""
+        self._pending.append(_PendingLink(arc, path, Placement(root, ""), rules))
+
     def add_link(self, arc: str, target: str) -> None:
         """Store a link as it is (the crawl's pnpm links, `node_modules_link`)."""
         self._add(Entry(arc=arc, kind="link", mode=LINK_MODE, target=target))

@@ -117,6 +117,20 @@ def test_includes_force_files_in_after_the_excludes_and_plan_says_why(
     assert "  node_modules/.generated/schema.js  (includes)" in text
 
 
+def test_links_that_includes_match_go_through_the_link_policy(tmp_path: Path, run_cli: Any) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    src = node_function(repo / "fn")
+    write(src / "static" / "logo.svg", "<svg/>")
+    link(src / "assets" / "logo.svg", "../static/logo.svg")
+    request = {"excludes": json.dumps(["assets/"]), "includes": json.dumps(["assets/*.svg"])}
+    names = manifest(build_ok(run_cli, src, **request)["output_path"])
+    assert names["assets/logo.svg"] == ("link", "777", "../static/logo.svg")
+    link(src / "assets" / "passwd.svg", "/etc/passwd")
+    run = external(run_cli, {"source_dir": str(src), "output_dir": str(tmp_path / "o"), **request})
+    assert_one_line_error(run, "passwd.svg", "outside the function and allowed_roots")
+
+
 def test_the_fast_paths_see_a_new_file_that_includes_or_prisma_would_force_in(
     tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
