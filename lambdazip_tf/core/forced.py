@@ -3,8 +3,9 @@ no package.json declares (docs/design.md, "Selection").
 
 `includes` are gitignore-style patterns over archive paths, matched after the excludes: a
 file they match ships even where an exclude (a default one included) or the crawl left it
-out, and a link they match is resolved by the link policy like any other. A pattern reaches into node_modules only when it starts with `node_modules/`, so that
-`*.graphql` does not walk twenty thousand installed files.
+out, and a link they match is resolved by the link policy like any other. A pattern
+reaches into node_modules only when it starts with `node_modules/`, so that `*.graphql`
+does not walk twenty thousand installed files.
 
 Prisma: `@prisma/client` requires `.prisma/client`, which `prisma generate` (or the
 client's own install) writes into node_modules beside it. When `@prisma/client` ships, that
