@@ -88,7 +88,12 @@ def add_includes(
         in_node_modules = _in_node_modules(base)
         root = roots[1] if in_node_modules else roots[0]
         start = os.path.join(root, base) if base else root
-        if fs.isfile(start):  # a pattern naming one file
+        if base and fs.realpath(os.path.dirname(start)) != os.path.dirname(start):
+            # The way there goes through a link (pnpm's node_modules/x): what is behind it
+            # is selected, or refused, as the link's target.
+            continue
+        if base and (fs.isfile(start) or fs.realpath(start) != start):
+            # A pattern naming one file or link: looked for in its folder.
             stack = [(os.path.dirname(start), base.rpartition("/")[0])]
             only = os.path.basename(start)
         elif fs.isdir(start):

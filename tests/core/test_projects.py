@@ -126,6 +126,8 @@ def test_links_that_includes_match_go_through_the_link_policy(tmp_path: Path, ru
     request = {"excludes": json.dumps(["assets/"]), "includes": json.dumps(["assets/*.svg"])}
     names = manifest(build_ok(run_cli, src, **request)["output_path"])
     assert names["assets/logo.svg"] == ("link", "777", "../static/logo.svg")
+    named = {"excludes": json.dumps(["assets/"]), "includes": json.dumps(["assets/logo.svg"])}
+    assert "assets/logo.svg" in manifest(build_ok(run_cli, src, **named)["output_path"])
     link(src / "assets" / "passwd.svg", "/etc/passwd")
     run = external(run_cli, {"source_dir": str(src), "output_dir": str(tmp_path / "o"), **request})
     assert_one_line_error(run, "passwd.svg", "outside the function and allowed_roots")
