@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from .entries import PackageInfo
 
 _MAJOR = re.compile(r"^(?:nodejs)?(\d+)(?:\.x)?$")
+_VERSION = re.compile(r"(?<![\d.])(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 _MOST = 5  # warnings named one by one; the rest counted
 
 
@@ -27,10 +28,17 @@ def major_of(value: str) -> int | None:
 
 
 @functools.cache  # a tree repeats a few ranges (">=14", "^18 || >=20") over many packages
-def _admits(spec: str, major: int) -> bool:
+def admits(spec: str, major: int) -> bool:
+    """Whether the engines.node range `spec` admits a release of Node.js `major`."""
     import nodesemver  # type: ignore[import-untyped]  # noqa: PLC0415 - only with node_version
 
     releases = [f"{major}.{minor}.{patch}" for minor in range(40) for patch in (0, 99)]
+    # Versions the range names itself, so that a pin or a narrow bound (20.5.3, <20.5.4)
+    # is met by the release it names even between the samples.
+    for named in _VERSION.finditer(spec):
+        if int(named.group(1)) == major:
+            minor, patch = int(named.group(2) or 0), int(named.group(3) or 0)
+            releases += [f"{major}.{minor}.{patch}", f"{major}.{minor}.{patch + 1}"]
     try:
         if nodesemver.valid_range(spec, loose=True) is None:
             return True  # a range npm itself would not read: no grounds for a warning
@@ -49,7 +57,7 @@ def engine_warnings(packages: Sequence[PackageInfo], major: int) -> list[str]:
         except (OSError, ValueError, AttributeError):
             continue
         spec = engines.get("node") if isinstance(engines, dict) else None
-        if isinstance(spec, str) and spec.strip() and not _admits(spec, major):
+        if isinstance(spec, str) and spec.strip() and not admits(spec, major):
             found.append(f"{package.name}@{package.version} ({spec})")
     if not found:
         return []

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from helpers import debug_lines, external, node_function, pkg, write
 
-from lambdazip_tf.core.engines import major_of
+from lambdazip_tf.core.engines import admits, major_of
 from lambdazip_tf.speed import facts
 
 
@@ -86,6 +86,23 @@ def test_the_fast_paths_repeat_the_engines_warning(
     changed = debug_lines(run_cli, request, monkeypatch)
     assert "change path: 1 members of" in changed
     assert "modern@1.0.0 (>=20)" in changed
+
+
+@pytest.mark.parametrize(
+    ("spec", "fits"),
+    [
+        ("20.5.3", True),  # a pin: met by the release it names
+        (">=20.5.3 <20.5.4", True),
+        ("~20.11.1", True),
+        ("^18.17 || >=20.9", True),
+        (">=22", False),
+        ("<20", False),
+        ("18.x", False),
+        ("latest", True),  # npm cannot read it: not judged
+    ],
+)
+def test_ranges_are_read_as_npm_reads_them(spec: str, fits: bool) -> None:
+    assert admits(spec, 20) is fits
 
 
 def test_many_packages_are_counted_after_the_first_five(tmp_path: Path, run_cli: Any) -> None:
