@@ -194,6 +194,30 @@ def test_layer_outputs_and_the_layer_check(terraform: Terraform, tmp_path: Path)
         assert "nodejs/node_modules/dep/index.js" in zf.namelist()
 
 
+def test_package_dir_through_the_module_with_paths_relative_to_the_root_module(
+    terraform: Terraform, tmp_path: Path
+) -> None:
+    """A TypeScript layout beside the root module: dist/ with the root's dependencies."""
+    work = tmp_path / "root"
+    app = node_project(work / "app")
+    (app / "dist").mkdir()
+    (app / "index.js").rename(app / "dist" / "index.js")  # compiled code in dist/
+    root_module(
+        work,
+        {"fn": '  source_dir = "${path.module}/app/dist"\n  package_dir = "${path.module}/app"'},
+    )
+    ok(terraform(work, "init"))
+    ok(terraform(work, "plan", "-out=p.tfplan"))
+    shutil.rmtree(work / ".lambdazip")  # a clean runner: the saved plan's zip is built at apply
+    ok(terraform(work, "apply", "p.tfplan"))
+    out = outputs(terraform, work)["fn"]
+    assert out["tf_hash"] == out["hash"]
+    with zipfile.ZipFile(work / str(out["path"])) as zf:
+        assert set(zf.namelist()) >= {"index.js", "package.json", "node_modules/dep/index.js"}
+        assert not [n for n in zf.namelist() if n.startswith("dist/")]
+    assert terraform(work, "plan", "-detailed-exitcode").code == 0
+
+
 def test_a_function_beside_its_main_tf_ships_no_terraform_files_and_settles(
     terraform: Terraform, tmp_path: Path
 ) -> None:
