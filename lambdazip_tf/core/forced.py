@@ -147,21 +147,32 @@ def _under_link(arc: str, entries: dict[str, Entry]) -> bool:
 
 def add_prisma(
     collector: Collector, packages: Sequence[PackageInfo], rules: ExcludeRules
-) -> list[Forced]:
-    """The generated `.prisma/client` of each shipped `@prisma/client`, beside it."""
+) -> tuple[list[Forced], list[str]]:
+    """The generated `.prisma/client` of each shipped `@prisma/client`, beside it; and a
+    warning for a client with none, whose `require("@prisma/client")` fails at cold start.
+    A warning, not a refusal: with Prisma's newer generator (`prisma-client`, output
+    elsewhere) the function imports its own generated code and only the runtime from
+    `@prisma/client`."""
     forced = []
+    warnings = []
     for package in packages:
         if package.name != PRISMA_CLIENT or not package.arc.endswith(PRISMA_CLIENT):
             continue
         found = resolve(collector.fs, ".prisma/client", package.path)
         if found is None:
-            continue  # the client's own error at run time says to run `prisma generate`
+            warnings.append(
+                f"{PRISMA_CLIENT}@{package.version} ships without a generated client "
+                f"(no .prisma/client beside {package.path}): require('{PRISMA_CLIENT}') "
+                "fails at cold start unless the client is generated elsewhere; run `npx "
+                "prisma generate` (pnpm caches install scripts' side effects and may skip it)"
+            )
+            continue
         arc = package.arc.removesuffix(PRISMA_CLIENT) + ".prisma/client"
         if arc in collector.entries:
             continue
         collector.add_tree(found[1], arc, rules, primary=False)
         forced.append(Forced(arc, PRISMA_REASON))
-    return forced
+    return forced, warnings
 
 
 def prisma_engines(

@@ -239,6 +239,7 @@ def build_layout(context: Context, fs: ObservedFileSystem) -> Layout:
     )
     packages: list[PackageInfo] = []
     forced: list[Forced] = []
+    prisma_warnings: list[str] = []
     gate = Gate(Target(request.architecture), lockfile_of(context.packages_from))
     if nodejs:
         dep_rules = ExcludeRules.build(request.excludes, defaults=False, node_modules=False)
@@ -255,7 +256,7 @@ def build_layout(context: Context, fs: ObservedFileSystem) -> Layout:
             gate=gate,
             keep=_kept(context),
         )
-        forced = add_prisma(collector, packages, dep_rules)
+        forced, prisma_warnings = add_prisma(collector, packages, dep_rules)
     roots = (context.source, context.packages_from)
     forced += add_includes(collector, request.includes, roots, skip, own_rules)
     collector.resolve_links()
@@ -288,7 +289,7 @@ def build_layout(context: Context, fs: ObservedFileSystem) -> Layout:
     check_links(function, layer, link)
     excluded = sorted(collector.excluded, key=lambda x: x.arc)
     major = major_of(request.node_version) if request.node_version else None
-    warnings = engine_warnings(packages, major) if major is not None else []
+    warnings = prisma_warnings + (engine_warnings(packages, major) if major is not None else [])
     return Layout(context, function, layer, excluded, packages, warnings, forced)
 
 

@@ -8,6 +8,7 @@ docs/design.md, "Dependencies", "Selection" and "Links".
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +203,19 @@ def test_prismas_generated_client_ships_with_its_engine_for_the_target_only(
         } in plan["forced"]
         left = {x["path"].rpartition("/")[2] for x in plan["excluded"]}
         assert "libquery_engine-darwin-arm64.dylib.node" in left
+
+
+def test_a_prisma_client_that_was_never_generated_is_warned_of(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    src = _prisma(tmp_path / "fn", {})
+    shutil.rmtree(src / "node_modules" / ".prisma")
+    run = external(run_cli, {"source_dir": str(src), "output_dir": str(tmp_path / "out")})
+    assert run.code == 0, run.stderr
+    assert run.json()["output_path"]
+    assert "@prisma/client@5.22.0 ships without a generated client" in run.stderr
+    assert "npx prisma generate" in run.stderr
+    assert len(run.stderr.splitlines()) == 1
 
 
 def test_a_prisma_client_generated_for_a_mac_only_names_prismas_fix(

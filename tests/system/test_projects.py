@@ -124,24 +124,36 @@ def test_the_fix_for_dev_dependencies_left_out_by_npm_is_a_command_that_installs
     assert _runs(built.json()["output_path"], tmp_path) == {"debug": "function", "ms": "1m"}
 
 
-def test_prismas_generated_client_ships_and_loads(tmp_path: Path, run_cli: Any) -> None:
-    # The client's install writes node_modules/.prisma/client (no engine downloads: no
-    # schema, so no `prisma generate`); requiring the client needs it.
-    src = _project(tmp_path / "fn", dependencies={"@prisma/client": "5.22.0"})
+@pytest.mark.parametrize("manager", ["npm", "pnpm"])
+def test_prismas_generated_client_ships_and_loads(
+    tmp_path: Path, run_cli: Any, manager: str
+) -> None:
+    # The client's install writes .prisma/client beside it (no engine downloads: no schema,
+    # so no `prisma generate`); requiring the client needs it. pnpm runs the install script
+    # only for packages it is told to build.
+    pnpm = {"onlyBuiltDependencies": ["@prisma/client"]}
+    src = _project(tmp_path / "fn", dependencies={"@prisma/client": "5.22.0"}, pnpm=pnpm)
     write(
         src / "index.js",
         "const { PrismaClient } = require('@prisma/client');\n"
         "exports.handler = async () => ({ client: typeof PrismaClient });\n",
     )
-    _npm(src)
-    assert (src / "node_modules" / ".prisma" / "client" / "default.js").is_file()
+    if manager == "pnpm":
+        # Without its side-effects cache, so that the script runs on every install: a cached
+        # result restores only the client's own folder, not .prisma beside it.
+        _run([str(PNPM), "install", "--reporter=silent", "--config.side-effects-cache=false"], src)
+        where = "node_modules/.pnpm/@prisma+client@5.22.0/node_modules/.prisma/client"
+    else:
+        _npm(src)
+        where = "node_modules/.prisma/client"
+    assert (src / where / "default.js").is_file()
     built = _build(run_cli, src, tmp_path / "out")
     assert built.code == 0, built.stderr
     path = built.json()["output_path"]
-    assert "node_modules/.prisma/client/default.js" in manifest(path)
+    assert f"{where}/default.js" in manifest(path)
     assert _runs(path, tmp_path) == {"client": "function"}
     plan = run_cli(["plan", "--source-dir", str(src)]).stdout
-    assert "node_modules/.prisma/client  (generated Prisma client" in plan
+    assert f"{where}  (generated Prisma client" in plan
 
 
 def test_a_local_package_in_the_function_folder_goes_into_the_layer(
@@ -173,7 +185,9 @@ def test_dereference_stores_every_dependency_link_as_files(
 ) -> None:
     src = _project(tmp_path / "fn", dependencies={"debug": DEBUG, "ms": MS})
     if manager == "pnpm":
-        _run([str(PNPM), "install", "--reporter=silent"], src)
+        # Without its side-effects cache, so that the script runs on every install: a cached
+        # result restores only the client's own folder, not .prisma beside it.
+        _run([str(PNPM), "install", "--reporter=silent", "--config.side-effects-cache=false"], src)
     else:
         _npm(src, "--install-strategy=linked")
     assert (src / "node_modules" / "debug").is_symlink()
