@@ -1,4 +1,5 @@
-"""The repository explains itself: every section of docs/design.md that code cites exists."""
+"""The repository explains itself: every section of docs/design.md that code cites exists, and
+every request key is documented."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import re
 from pathlib import Path
 
 from helpers import ROOT
+
+from lambdazip_tf.core.request import Request
 
 CITATION = re.compile(r'docs/design\.md, ((?:"[^"]+"(?:,| and|)\s*)+)\)')
 
@@ -42,3 +45,9 @@ def test_nothing_cites_a_document_outside_the_repository() -> None:
                 found = outside.findall(path.read_text())
                 assert not found, (path, found)
     assert not outside.findall((ROOT / "README.md").read_text())
+
+
+def test_every_request_key_is_in_the_readme_and_the_design() -> None:
+    for doc in (ROOT / "README.md", ROOT / "docs" / "design.md"):
+        rows = set(re.findall(r"^\| `(\w+)` \|", doc.read_text(), re.MULTILINE))
+        assert set(Request.model_fields) <= rows, (doc, set(Request.model_fields) - rows)
