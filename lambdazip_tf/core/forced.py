@@ -40,7 +40,11 @@ class Forced(NamedTuple):
 
 
 def _bases(patterns: Sequence[str]) -> set[str]:
-    """The paths (archive paths) each pattern can match at or below: "" for any depth."""
+    """The paths (archive paths) each pattern can match at or below: "" for any depth.
+
+    By hand: pathspec matches paths but says nothing of where a pattern's matches can lie.
+    gitignore's rule is kept: a pattern with a slash before its end is anchored at the root,
+    one without matches at any depth."""
     bases = set()
     for pattern in patterns:
         if pattern.startswith("!") or not pattern.strip() or pattern.startswith("#"):
