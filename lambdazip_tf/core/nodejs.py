@@ -196,26 +196,23 @@ def crawl(
     include_dev: bool,
     collector: Collector,
     rules: ExcludeRules,
-    own_rules: ExcludeRules | None = None,
+    own_rules: ExcludeRules,
+    keep: str | None,
     gate: Gate | None = None,
-    keep: str | None = "",
 ) -> list[PackageInfo]:
     """Add every production package of the package folder `source` to `collector`; `gate`
     decides which platform packages ship for the target.
 
     `keep` is the real folder inside which the installed tree keeps its paths (relative to
-    `source`) and its links: `source` itself by default (""); its node_modules when the
-    function's own files do not come from `source` (a layer, a package_dir); None to keep
+    `source`) and its links: `source` itself, or its node_modules when the zip the packages
+    go into does not hold `source`'s other files (a layer, a package_dir); None to keep
     nothing, every package copied to where Node finds it (dereference).
 
     `rules` filter what a package manager installed into node_modules; `own_rules` (the
     default excludes too) the first-party packages, whose real folders are outside any
     node_modules: workspace packages and `file:` or `link:` dependencies, which are someone's
     working folders, with their .env files and keys, not a registry's published files."""
-    first_party = own_rules if own_rules is not None else rules
     fs = collector.fs
-    if keep == "":
-        keep = source
     slots: dict[str, str] = {}
     instances: dict[str, str] = {}
     required_by: dict[str, tuple[str, str]] = {}  # package -> (dependent's arc, name it used)
@@ -280,7 +277,7 @@ def crawl(
                 # The first dependent to reach a package is the shortest way from package.json
                 # (the queue is breadth first): why it ships, for `plan`.
                 required_by[files_arc] = (arc, dep.name)
-                chosen = first_party if _first_party(target) else rules
+                chosen = own_rules if _first_party(target) else rules
                 collector.add_tree(target, files_arc, chosen, skip_node_modules="root")
                 queue.append((files_arc, target, False))
         if gate is not None:
