@@ -332,3 +332,18 @@ def cache_free(request: dict[str, str]) -> dict[str, str]:
     )
     result: dict[str, str] = json.loads(done.stdout)
     return result
+
+
+def elf(machine: int) -> bytes:
+    """The start of a little-endian ELF shared object for `machine` (62 x86_64, 183 arm64)."""
+    return (
+        b"\x7fELF\x02\x01\x01"
+        + b"\0" * 9
+        + b"\x03\x00"
+        + machine.to_bytes(2, "little")
+        + b"\0" * 44
+    )
+
+
+MACH_O = b"\xcf\xfa\xed\xfe" + b"\0" * 60  # the start of a 64-bit Mach-O file (macOS)
+PE = b"MZ" + b"\0" * 62  # the start of a PE file (Windows)

@@ -11,7 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import assert_one_line_error, build_ok, external, manifest, node_function, pkg, write
+from helpers import (
+    MACH_O,
+    PE,
+    assert_one_line_error,
+    build_ok,
+    elf,
+    external,
+    manifest,
+    node_function,
+    pkg,
+    write,
+)
 
 from lambdazip_tf.core.platform import (
     Target,
@@ -22,20 +33,6 @@ from lambdazip_tf.core.platform import (
     platform_fields,
 )
 
-
-def elf(machine: int) -> bytes:
-    """The start of a little-endian ELF shared object for `machine` (62 x86_64, 183 arm64)."""
-    return (
-        b"\x7fELF\x02\x01\x01"
-        + b"\0" * 9
-        + b"\x03\x00"
-        + machine.to_bytes(2, "little")
-        + b"\0" * 44
-    )
-
-
-MACH_O = b"\xcf\xfa\xed\xfe" + b"\0" * 60
-PE = b"MZ" + b"\0" * 62
 X86, ARM = Target("x86_64"), Target("arm64")
 
 

@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 from helpers import (
+    MACH_O,
     assert_one_line_error,
     build_ok,
     debug_lines,
+    elf,
     external,
     link,
     manifest,
@@ -169,20 +171,13 @@ def _prisma(src: Path, engines: dict[str, bytes]) -> Path:
     return src
 
 
-def _elf(machine: int) -> bytes:
-    return b"\x7fELF\x02\x01\x01" + b"\0" * 9 + b"\x03\x00" + machine.to_bytes(2, "little")
-
-
-MACH_O = b"\xcf\xfa\xed\xfe" + b"\0" * 60
-
-
 def test_prismas_generated_client_ships_with_its_engine_for_the_target_only(
     tmp_path: Path, run_cli: Any
 ) -> None:
     engines = {
         "libquery_engine-darwin-arm64.dylib.node": MACH_O,
-        "libquery_engine-rhel-openssl-3.0.x.so.node": _elf(62),
-        "libquery_engine-linux-arm64-openssl-3.0.x.so.node": _elf(183),
+        "libquery_engine-rhel-openssl-3.0.x.so.node": elf(62),
+        "libquery_engine-linux-arm64-openssl-3.0.x.so.node": elf(183),
     }
     src = _prisma(tmp_path / "fn", engines)
     for architecture, kept in (
