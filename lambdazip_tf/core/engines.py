@@ -9,8 +9,6 @@ fitting (docs/design.md, "The target platform").
 from __future__ import annotations
 
 import functools
-import json
-import os
 import re
 from collections.abc import Sequence
 
@@ -49,16 +47,11 @@ def admits(spec: str, major: int) -> bool:
 
 def engine_warnings(packages: Sequence[PackageInfo], major: int) -> list[str]:
     """One line per shipped package whose engines.node excludes Node.js `major`."""
-    found = []
-    for package in packages:
-        try:
-            with open(os.path.join(package.path, "package.json"), "rb") as f:
-                engines = json.load(f).get("engines")
-        except (OSError, ValueError, AttributeError):
-            continue
-        spec = engines.get("node") if isinstance(engines, dict) else None
-        if isinstance(spec, str) and spec.strip() and not admits(spec, major):
-            found.append(f"{package.name}@{package.version} ({spec})")
+    found = [
+        f"{p.name}@{p.version} ({p.node_engines})"
+        for p in packages
+        if p.node_engines and not admits(p.node_engines, major)
+    ]
     if not found:
         return []
     more = f" and {len(found) - _MOST} more" if len(found) > _MOST else ""

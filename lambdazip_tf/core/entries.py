@@ -67,6 +67,8 @@ class PackageInfo(NamedTuple):
     size: int
     chain: tuple[str, ...] = ()  # why it ships: the names from package.json down to it
     path: str = ""  # its real folder
+    platform: str = ""  # what its package.json's os, cpu and libc say it is for ("" if none)
+    node_engines: str = ""  # its package.json's engines.node range ("" if none)
 
 
 def normalised_mode(st_mode: int) -> int:

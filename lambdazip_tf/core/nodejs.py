@@ -26,7 +26,7 @@ from typing import Any
 from ..errors import DependencyError, LinkError
 from .entries import Excluded, PackageInfo
 from .filesystem import ObservedFileSystem
-from .platform import Gate, lockfile_of
+from .platform import Gate, described, lockfile_of, platform_fields
 from .selection import Collector, ExcludeRules, arc_join, arc_relpath, is_within
 
 
@@ -384,6 +384,8 @@ def _infos(
         manifest = manifests.get(real) or read_manifest(collector.fs, real, required=False)
         name = manifest.get("name") if isinstance(manifest.get("name"), str) else None
         version = manifest.get("version") if isinstance(manifest.get("version"), str) else "?"
+        engines = manifest.get("engines")
+        node = engines.get("node") if isinstance(engines, dict) else None
         infos.append(
             PackageInfo(
                 name or arc.rpartition("node_modules/")[2],
@@ -393,6 +395,8 @@ def _infos(
                 sizes[arc],
                 chain(arc),
                 real,
+                described(platform_fields(manifest)),
+                node.strip() if isinstance(node, str) else "",
             )
         )
     return infos

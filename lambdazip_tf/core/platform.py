@@ -425,16 +425,11 @@ def built_for(
     """Every shipped package that declares `os`, `cpu` or `libc`, and every shipped `.node`
     or `.so` that is a binary, with what it was built for (the build has refused any the
     target cannot load, so these are the ones that fit)."""
-    found = []
-    for package in sorted(packages, key=lambda p: p.arc):
-        try:
-            with open(os.path.join(package.path, "package.json"), "rb") as f:
-                manifest = json.load(f)
-        except (OSError, ValueError):
-            continue
-        fields = platform_fields(manifest) if isinstance(manifest, dict) else {}
-        if fields:
-            found.append(Native("package", f"{package.name}@{package.version}", described(fields)))
+    found = [
+        Native("package", f"{p.name}@{p.version}", p.platform)
+        for p in sorted(packages, key=lambda p: p.arc)
+        if p.platform
+    ]
     for entry in entries:
         if entry.kind == "file" and NATIVE.search(entry.arc) and entry.source:
             kind = binary(file_head(entry.source), target)
