@@ -30,7 +30,6 @@ from .core.inventory import Inventory, dev_only, estimated_size, groups, locate_
 from .core.layout import Layout, build_layout, check_output_dir, resolve_context
 from .core.limits import check_unzipped, size_warning
 from .core.outputs import ArtifactFacts, build_options, combined_hash, result_strings
-from .core.platform import Target, built_for
 from .core.progress import Progress
 from .core.request import Request, Result
 from .core.staging import remove_stale_temps
@@ -229,9 +228,7 @@ def dry_run(request: Request, cwd: Path | None = None) -> Outcome:
         shipped = [p.path for p in layout.packages]
         dev = dev_only(context.packages_from, shipped, context.allowed_roots)
     located = locate_packages(context.packages_from, layout.excluded)
-    shipped_entries = [*layout.function, *(layout.layer or [])]
-    native = built_for(shipped_entries, layout.packages, Target(options.architecture))
-    found = Inventory(groups(layout.excluded, located), dev, estimated, tuple(native))
+    found = Inventory(groups(layout.excluded, located), dev, estimated)
     current = fn.reused and (layer is None or layer.reused)
     return Outcome(layout, fn, layer, current, warnings, found)
 

@@ -13,7 +13,7 @@ from ..core.entries import Entry, PackageInfo
 from ..core.forced import Forced
 from ..core.inventory import Inventory
 from ..core.outputs import ArtifactFacts
-from ..core.platform import Target
+from ..core.platform import Native, Target
 from ..pipeline import Outcome
 
 TOP_PACKAGES = 25  # the largest packages the summary names; the rest are counted
@@ -88,7 +88,7 @@ def plan_json(outcome: Outcome) -> dict[str, Any]:
             }
             for p in sorted(layout.packages, key=lambda p: (-p.size, p.arc))
         ],
-        "native": [n._asdict() for n in found.native],
+        "native": [n._asdict() for n in layout.native],
         "forced": [f._asdict() for f in layout.forced],
         "excluded": [{"path": x.arc, "reason": x.reason} for x in layout.excluded],
         "left_out": [g._asdict() for g in found.left_out],
@@ -121,7 +121,7 @@ def plan_text(outcome: Outcome, *, files: bool = False) -> str:
     lines.append(f"content hash: {outcome.content_hash}")
     lines.append(f"target:       {_target(outcome)}")
     lines += _packages(layout.packages)
-    lines += _native(found)
+    lines += _native(layout.native)
     lines += _forced(layout.forced)
     lines += _left_out(found)
     lines += ["", "warnings:"] + [f"  {w}" for w in outcome.warnings] if outcome.warnings else []
@@ -136,12 +136,12 @@ def _target(outcome: Outcome) -> Target:
     return Target(outcome.layout.context.options.architecture)
 
 
-def _native(found: Inventory) -> list[str]:
-    if not found.native:
+def _native(native: list[Native]) -> list[str]:
+    if not native:
         return []
     lines = ["", "native code (built for, what):"]
-    width = max(len(n.built_for) for n in found.native)
-    lines += [f"  {n.built_for:<{width}}  {n.kind:7}  {n.name}" for n in found.native]
+    width = max(len(n.built_for) for n in native)
+    lines += [f"  {n.built_for:<{width}}  {n.kind:7}  {n.name}" for n in native]
     return lines
 
 

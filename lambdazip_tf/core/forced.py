@@ -22,9 +22,9 @@ from typing import NamedTuple
 
 import pathspec
 
-from .entries import Entry, Excluded, PackageInfo, file_entry
+from .entries import Entry, PackageInfo, file_entry
 from .nodejs import resolve
-from .platform import NATIVE, Target, binary, file_head
+from .platform import Alternatives, Target
 from .selection import Collector, ExcludeRules
 
 _GLOB = re.compile(r"[*?\[\\]")
@@ -179,27 +179,20 @@ def add_prisma(
     return forced, warnings
 
 
-def prisma_engines(
-    entries: list[Entry], forced: Sequence[Forced], target: Target
-) -> tuple[list[Entry], list[Excluded]]:
-    """Leave out the query engines of a generated Prisma client that the target cannot load,
-    when one it can load is beside them (`binaryTargets` lists the developer's machine and
-    Lambda's); with none, the native-file check refuses the client with Prisma's fix."""
-    folders = [f.arc + "/" for f in forced if f.reason == PRISMA_REASON]
-    if not folders:
-        return entries, []
-    engines: dict[str, list[tuple[Entry, bool]]] = {}
-    for entry in entries:
-        if entry.kind == "file" and NATIVE.search(entry.arc) and entry.source:
-            folder = next((f for f in folders if entry.arc.startswith(f)), None)
-            kind = binary(file_head(entry.source), target) if folder else None
-            if folder is not None and kind is not None:
-                engines.setdefault(folder, []).append((entry, kind.loadable))
-    dropped: dict[Entry, str] = {}
-    for found in engines.values():
-        if any(loadable for _, loadable in found):
-            for entry, loadable in found:
-                if not loadable:
-                    dropped[entry] = f"Prisma query engine for another platform, not {target}"
-    kept = [e for e in entries if e not in dropped]
-    return kept, [Excluded(e.arc, why, e.source) for e, why in dropped.items()]
+# The binaryTargets entry of Lambda's Node.js runtimes (Amazon Linux 2023, OpenSSL 3).
+_PRISMA_TARGETS = {"x86_64": "rhel-openssl-3.0.x", "arm64": "linux-arm64-openssl-3.0.x"}
+
+
+def prisma_alternatives(forced: Sequence[Forced], target: Target) -> dict[str, Alternatives]:
+    """Each generated Prisma client's folder, whose query engines are alternatives for several
+    platforms (`binaryTargets` lists the developer's machine and Lambda's): only those the
+    target can load ship, and with none, the build names Prisma's fix."""
+    fix = (
+        f'add "{_PRISMA_TARGETS[target.architecture]}" to binaryTargets in schema.prisma and '
+        "run `npx prisma generate`"
+    )
+    return {
+        f.arc + "/": Alternatives("the generated Prisma client", "Prisma query engine", fix)
+        for f in forced
+        if f.reason == PRISMA_REASON
+    }

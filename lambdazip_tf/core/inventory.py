@@ -17,7 +17,6 @@ from .compress import deflated_size
 from .entries import Entry, Excluded
 from .filesystem import ObservedFileSystem
 from .nodejs import read_manifest, resolve, valid_name
-from .platform import Native
 from .selection import is_within
 
 # A zip member costs its local header and central record besides its data: 30 + 46 bytes and
@@ -42,7 +41,6 @@ class Inventory(NamedTuple):
     left_out: list[Group]
     dev_only: list[Unshipped]
     estimated: dict[str, int]  # "function" / "layer": a zip not built yet, in bytes
-    native: tuple[Native, ...] = ()  # platform packages and native files, for the target
 
 
 class Unshipped(NamedTuple):

@@ -26,10 +26,18 @@ from .entries import (
     with_prefix,
 )
 from .filesystem import ObservedFileSystem
-from .forced import Forced, add_includes, add_prisma, prisma_engines
+from .forced import Forced, add_includes, add_prisma, prisma_alternatives
 from .nodejs import crawl
 from .outputs import Naming, naming_for, output_folder
-from .platform import Gate, Target, lockfile_of, native_files
+from .platform import (
+    Binary,
+    Gate,
+    Native,
+    Target,
+    lockfile_of,
+    native_files,
+    platform_packages,
+)
 from .request import Request
 from .selection import Collector, ExcludeRules, is_within
 
@@ -73,6 +81,7 @@ class Layout:
     packages: list[PackageInfo] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # the build still succeeds
     forced: list[Forced] = field(default_factory=list)  # in, though nothing declares them
+    native: list[Native] = field(default_factory=list)  # what platform-bound code was built for
 
 
 def resolve_context(
@@ -260,9 +269,10 @@ def build_layout(context: Context, fs: ObservedFileSystem) -> Layout:
     roots = (context.source, context.packages_from)
     forced += add_includes(collector, request.includes, roots, skip, own_rules)
     collector.resolve_links()
-    selected, engines = prisma_engines(list(collector.entries.values()), forced, gate.target)
-    entries, prebuilt = native_files(selected, packages, gate)
-    collector.excluded += engines + prebuilt
+    alternatives = prisma_alternatives(forced, gate.target)
+    selected = list(collector.entries.values())
+    entries, left_out, built = native_files(selected, packages, gate, alternatives)
+    collector.excluded += left_out
     collector.excluded += [
         Excluded(f"node_modules/{name}", reason, real) for name, reason, real in gate.left_out
     ]
@@ -287,10 +297,24 @@ def build_layout(context: Context, fs: ObservedFileSystem) -> Layout:
         entries.append(Entry(arc="node_modules", kind="link", mode=LINK_MODE, target=link))
     function = with_parents(entries)
     check_links(function, layer, link)
+    native = platform_packages(packages) + _native_files(function, layer, built)
     excluded = sorted(collector.excluded, key=lambda x: x.arc)
     major = major_of(request.node_version) if request.node_version else None
     warnings = prisma_warnings + (engine_warnings(packages, major) if major is not None else [])
-    return Layout(context, function, layer, excluded, packages, warnings, forced)
+    return Layout(context, function, layer, excluded, packages, warnings, forced, native)
+
+
+def _native_files(
+    function: list[Entry], layer: list[Entry] | None, built: dict[str, Binary]
+) -> list[Native]:
+    """Each native file in the zips, in their order, with what it was built for (`built` is
+    keyed by the path before the layer split)."""
+    found = [Native("file", e.arc, built[e.arc].machine) for e in function if e.arc in built]
+    for entry in layer or []:
+        arc = entry.arc.removeprefix(LAYER_PREFIX)
+        if arc in built:
+            found.append(Native("file", entry.arc, built[arc].machine))
+    return found
 
 
 FUNCTION_MOUNT, LAYER_MOUNT = "/var/task", "/opt"

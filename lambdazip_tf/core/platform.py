@@ -351,11 +351,26 @@ def _owner(arc: str, packages: Sequence[PackageInfo]) -> PackageInfo | None:
     return best
 
 
+class Alternatives(NamedTuple):
+    """A folder of binaries for several platforms, one of which the target needs (Prisma's
+    query engines, as `binaryTargets` lists them): the others are left out."""
+
+    owner: str  # who ships them, for the error: "the generated Prisma client"
+    binaries: str  # what they are, for `plan`: "Prisma query engine"
+    fix: str  # what makes one the target can load
+
+
 def native_files(
-    entries: Sequence[Entry], packages: Sequence[PackageInfo], gate: Gate
-) -> tuple[list[Entry], list[Excluded]]:
+    entries: Sequence[Entry],
+    packages: Sequence[PackageInfo],
+    gate: Gate,
+    alternatives: Mapping[str, Alternatives],
+) -> tuple[list[Entry], list[Excluded], dict[str, Binary]]:
     """The entries without other platforms' prebuilt binaries (where the target's are beside
-    them), and what was left out; refuses a native file the target cannot load."""
+    them) and, in each `alternatives` folder (an archive path ending in "/"), without the
+    binaries the target cannot load where one it can is beside them; what was left out; and
+    what each native file kept was built for (by archive path). Refuses any other native file
+    the target cannot load. Each file's first bytes are read once."""
     target = gate.target
     tags: dict[str, set[str]] = {}  # prebuilds folder -> the platforms it holds
     for entry in entries:
@@ -363,8 +378,27 @@ def native_files(
         if found and entry.kind == "file":
             folder = entry.arc[: found.start(2)]
             tags.setdefault(folder, set()).add(found.group(2))
+    judged: dict[str, Binary | None] = {}
+
+    def judge(entry: Entry) -> Binary | None:
+        if entry.arc not in judged:
+            # An unreadable file reads as no bytes: the build names it when it packs it.
+            judged[entry.arc] = binary(file_head(entry.source or ""), target)
+        return judged[entry.arc]
+
+    def alternative(entry: Entry) -> str | None:
+        return next((f for f in alternatives if entry.arc.startswith(f)), None)
+
+    fitting_groups = set()  # alternatives folders holding a binary the target can load
+    for entry in entries if alternatives else ():
+        group = alternative(entry)
+        if group is not None and entry.kind == "file" and NATIVE.search(entry.arc):
+            kind = judge(entry)
+            if kind is not None and kind.loadable:
+                fitting_groups.add(group)
     keep: list[Entry] = []
     left_out: list[Excluded] = []
+    built: dict[str, Binary] = {}
     for entry in entries:
         found = _PREBUILDS.search(entry.arc + "/" if entry.kind == "dir" else entry.arc)
         if found:
@@ -376,32 +410,41 @@ def native_files(
                 )
                 continue
         if entry.kind == "file" and NATIVE.search(entry.arc):
-            _check_binary(entry, packages, gate)
+            kind = judge(entry)
+            if kind is not None and not kind.loadable:
+                group = alternative(entry)
+                if group is None or group not in fitting_groups:
+                    others = alternatives.get(group) if group is not None else None
+                    raise _refused_binary(entry, kind, packages, gate, others)
+                what = alternatives[group].binaries
+                left_out.append(
+                    Excluded(entry.arc, f"{what} for another platform, not {target}", entry.source)
+                )
+                continue
+            if kind is not None:
+                built[entry.arc] = kind
         keep.append(entry)
-    return keep, left_out
+    return keep, left_out, built
 
 
-def _check_binary(entry: Entry, packages: Sequence[PackageInfo], gate: Gate) -> None:
-    # An unreadable file reads as no bytes: the build names it when it packs it.
-    found = binary(file_head(entry.source or ""), gate.target)
-    if found is None or found.loadable:
-        return
+def _refused_binary(
+    entry: Entry,
+    found: Binary,
+    packages: Sequence[PackageInfo],
+    gate: Gate,
+    alternatives: Alternatives | None,
+) -> PlatformError:
     owner = _owner(entry.arc, packages)
     who = f"package {owner.name}@{owner.version}" if owner else "the function's own files"
-    if "/.prisma/client/" in f"/{entry.arc}":
-        prisma = {"x86_64": "rhel-openssl-3.0.x", "arm64": "linux-arm64-openssl-3.0.x"}
-        who = "the generated Prisma client"
-        fix = (
-            f'add "{prisma[gate.target.architecture]}" to binaryTargets in schema.prisma and '
-            "run `npx prisma generate`"
-        )
+    if alternatives is not None:
+        who, fix = alternatives.owner, alternatives.fix
     elif owner is None:
         fix = f"build it on {gate.target}, or leave it out with excludes"
     elif "/build/" in entry.arc:  # compiled at install (node-gyp): only a rebuild there helps
         fix = f"install it on {gate.target} (in a Linux container), where it is built for Lambda"
     else:
         fix = install_command(gate.lockfile, gate.target)
-    raise PlatformError(
+    return PlatformError(
         f"{who} ships {entry.arc}, a {found.machine} binary, which {gate.target} cannot load: "
         f"{fix}",
         owner.name if owner else None,
@@ -419,20 +462,11 @@ class Native(NamedTuple):
     built_for: str
 
 
-def built_for(
-    entries: Sequence[Entry], packages: Sequence[PackageInfo], target: Target
-) -> list[Native]:
-    """Every shipped package that declares `os`, `cpu` or `libc`, and every shipped `.node`
-    or `.so` that is a binary, with what it was built for (the build has refused any the
-    target cannot load, so these are the ones that fit)."""
-    found = [
+def platform_packages(packages: Sequence[PackageInfo]) -> list[Native]:
+    """Every shipped package whose package.json declares `os`, `cpu` or `libc`, with what it
+    was built for (the build has refused any the target cannot load)."""
+    return [
         Native("package", f"{p.name}@{p.version}", p.platform)
         for p in sorted(packages, key=lambda p: p.arc)
         if p.platform
     ]
-    for entry in entries:
-        if entry.kind == "file" and NATIVE.search(entry.arc) and entry.source:
-            kind = binary(file_head(entry.source), target)
-            if kind is not None:
-                found.append(Native("file", entry.arc, kind.machine))
-    return found
