@@ -26,7 +26,7 @@ from typing import Any
 from ..errors import DependencyError, LinkError
 from .entries import Excluded, PackageInfo
 from .filesystem import ObservedFileSystem
-from .platform import Gate, described, lockfile_of, platform_fields
+from .platform import Gate, Lockfile, described, lockfile_of, platform_fields
 from .selection import Collector, ExcludeRules, arc_join, arc_relpath, is_within
 
 
@@ -161,18 +161,18 @@ _INSTALL = {
 PNP_FILES = (".pnp.cjs", ".pnp.loader.mjs", ".pnp.js")
 
 
-def fix_command(source: str, *, include_dev: bool = False) -> str:
-    """The install command for the lockfile that governs `source`; with `include_dev`, one
-    that installs devDependencies too."""
-    lockfile = lockfile_of(source)
+def fix_command(lockfile: Lockfile, source: str, *, include_dev: bool = False) -> str:
+    """The install command for `lockfile`, the one that governs `source`; with `include_dev`,
+    one that installs devDependencies too."""
     folder = lockfile.folder if lockfile.manager else source
     return f"run `{_INSTALL[lockfile.manager][include_dev]}` in {folder}"
 
 
-def _not_installed(fs: ObservedFileSystem, source: str, name: str, where: str, dev: bool) -> str:
+def _not_installed(
+    fs: ObservedFileSystem, lockfile: Lockfile, source: str, name: str, where: str, dev: bool
+) -> str:
     """Why `name` is missing and what fixes it: a Yarn Plug'n'Play install has no node_modules
     to crawl, and installing again only makes another one."""
-    lockfile = lockfile_of(source)
     for folder in dict.fromkeys((source, lockfile.folder)):
         pnp = next((f for f in PNP_FILES if fs.isfile(os.path.join(folder, f))), None)
         if pnp is not None:
@@ -184,7 +184,7 @@ def _not_installed(fs: ObservedFileSystem, source: str, name: str, where: str, d
             )
     return (
         f"package {name!r} is required by {where} but is not installed; "
-        f"{fix_command(source, include_dev=dev)}"
+        f"{fix_command(lockfile, source, include_dev=dev)}"
     )
 
 
@@ -244,8 +244,10 @@ def crawl(
                     continue
                 where = os.path.join(real, "package.json")
                 dev = is_root and include_dev
+                # The gate read the lockfile already; without one, it is read for this line.
+                lockfile = gate.lockfile if gate is not None else lockfile_of(source)
                 raise DependencyError(
-                    _not_installed(fs, source, dep.name, where, dev), package=dep.name
+                    _not_installed(fs, lockfile, source, dep.name, where, dev), package=dep.name
                 )
             path, target = found
             if not any(is_within(target, root) for root in allowed_roots):
