@@ -12,6 +12,7 @@ import os
 import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import LinkError, OutputError, RequestError, SourceError
 from .contenthash import ByteOptions
@@ -179,20 +180,16 @@ def _refuse_hidden_dependencies(
     the request must say which it means."""
     folder = os.path.dirname(source)
     while any(is_within(folder, root) for root in roots[1:]):
-        manifest_path = os.path.join(folder, "package.json")
-        if fs.isfile(manifest_path) and fs.isdir(os.path.join(folder, "node_modules")):
-            try:
-                manifest = json.loads(fs.read_bytes(manifest_path))
-            except (OSError, ValueError):
-                manifest = None
-            if isinstance(manifest, dict) and manifest.get("dependencies"):
-                raise RequestError(
-                    f"source_dir {source} has no package.json, but {manifest_path} above it "
-                    "has installed dependencies, which this zip would leave out; set "
-                    f'package_dir = "{folder}" to ship them, or runtime = "files" to zip '
-                    "the folder as it is",
-                    key="package_dir",
-                )
+        installed = fs.isdir(os.path.join(folder, "node_modules"))
+        if installed and _manifest_object(fs, folder).get("dependencies"):
+            manifest_path = os.path.join(folder, "package.json")
+            raise RequestError(
+                f"source_dir {source} has no package.json, but {manifest_path} above it "
+                "has installed dependencies, which this zip would leave out; set "
+                f'package_dir = "{folder}" to ship them, or runtime = "files" to zip '
+                "the folder as it is",
+                key="package_dir",
+            )
         parent = os.path.dirname(folder)
         if parent == folder:
             return
@@ -220,14 +217,20 @@ def _is_root_marker(fs: ObservedFileSystem, folder: str) -> bool:
         os.path.join(folder, "pnpm-workspace.yaml")
     ):
         return True
-    manifest_path = os.path.join(folder, "package.json")
-    if not fs.isfile(manifest_path):
-        return False
+    return "workspaces" in _manifest_object(fs, folder)
+
+
+def _manifest_object(fs: ObservedFileSystem, folder: str) -> dict[str, Any]:
+    """A folder's package.json, or {} when it has none or it is not a JSON object: these
+    checks look for one key, and the crawl names a bad package.json that it needs."""
+    path = os.path.join(folder, "package.json")
+    if not fs.isfile(path):
+        return {}
     try:
-        manifest = json.loads(fs.read_bytes(manifest_path))
+        manifest = json.loads(fs.read_bytes(path))
     except (OSError, ValueError):
-        return False
-    return isinstance(manifest, dict) and "workspaces" in manifest
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
 
 
 def build_layout(context: Context, fs: ObservedFileSystem) -> Layout:
