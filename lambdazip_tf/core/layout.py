@@ -264,7 +264,7 @@ def build_layout(context: Context, fs: ObservedFileSystem) -> Layout:
             include_dev=request.include_dev_dependencies,
             collector=collector,
             rules=dep_rules,
-            own_rules=ExcludeRules.build(request.excludes, defaults=True, node_modules=False),
+            own_rules=own_rules,  # under nodejs, the function's own rules: no node_modules rule
             gate=gate,
             keep=_kept(context),
         )
