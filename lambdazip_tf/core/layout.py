@@ -331,13 +331,11 @@ def check_links(
     function at /var/task, the layer at /opt), whatever the source tree held: a link the
     split left behind would dangle at run time. `node_modules_link` points at a layer that
     another build makes, and is taken on trust."""
-    zips = (function, layer or [])
-    if not any(e.kind == "link" for entries in zips for e in entries):
+    zips = ((FUNCTION_MOUNT, function), (LAYER_MOUNT, layer or []))
+    if not any(e.kind == "link" for _, entries in zips for e in entries):
         return
-    mounted: dict[str, Entry] = {}
-    for mount, entries in ((FUNCTION_MOUNT, function), (LAYER_MOUNT, layer or [])):
-        mounted.update((f"{mount}/{e.arc}", e) for e in entries)
-    for mount, entries in ((FUNCTION_MOUNT, function), (LAYER_MOUNT, layer or [])):
+    mounted = {f"{mount}/{e.arc}": e for mount, entries in zips for e in entries}
+    for mount, entries in zips:
         label = "function" if mount == FUNCTION_MOUNT else "layer"
         for entry in entries:
             if entry.kind != "link" or entry.target is None:
