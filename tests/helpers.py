@@ -93,6 +93,12 @@ def run_concurrently(requests: list[str]) -> list[tuple[int, str, str]]:
     return [(p.returncode, out, err) for p, (out, err) in zip(procs, outputs, strict=True)]
 
 
+def run_ok(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+    """Run a command (an install, a compiler) that must succeed; its output if it does not."""
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False, env=env)
+    assert done.returncode == 0, f"{' '.join(command)} in {cwd}:\n{done.stdout}\n{done.stderr}"
+
+
 def write(path: Path, text: str = "", mode: int | None = None) -> Path:
     """Create a file (and its folders) with text and, optionally, a mode."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import PNPM, assert_one_line_error, external, unzip, write
+from helpers import PNPM, assert_one_line_error, external, run_ok, unzip, write
 from nodejs_oracle import invoke
 
 pytestmark = pytest.mark.slow
@@ -34,11 +33,6 @@ INSTALLS = {
 }
 
 
-def _run(command: list[str], cwd: Path) -> None:
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, f"{' '.join(command)} in {cwd}:\n{done.stderr}"
-
-
 @pytest.fixture(scope="session")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("platforms")
@@ -48,7 +42,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         write(folder / "package.json", json.dumps({"name": name, "dependencies": DEPENDENCIES}))
         write(folder / "index.js", HANDLER)
         npm = ["npm", "install", *flags, "--ignore-scripts", "--no-audit", "--no-fund"]
-        _run([*npm, "--loglevel=error"], folder)
+        run_ok([*npm, "--loglevel=error"], folder)
         found[name] = folder
     # Several targets at once: pnpm's supportedArchitectures.
     multi = base / "multi"
@@ -60,7 +54,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         json.dumps({"name": "multi", "dependencies": DEPENDENCIES, "pnpm": pnpm_settings}),
     )
     write(multi / "index.js", HANDLER)
-    _run([str(PNPM), "install", "--ignore-scripts", "--reporter=silent"], multi)
+    run_ok([str(PNPM), "install", "--ignore-scripts", "--reporter=silent"], multi)
     found["multi"] = multi
     return found
 

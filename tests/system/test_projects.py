@@ -22,6 +22,7 @@ from helpers import (
     assert_one_line_error,
     external,
     manifest,
+    run_ok,
     unzip,
     write,
 )
@@ -35,13 +36,8 @@ CJS_HANDLER = (
 )
 
 
-def _run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False, env=env)
-    assert done.returncode == 0, f"{' '.join(command)} in {cwd}:\n{done.stdout}\n{done.stderr}"
-
-
 def _npm(folder: Path, *flags: str) -> None:
-    _run(["npm", "install", *flags, "--no-audit", "--no-fund", "--loglevel=error"], folder)
+    run_ok(["npm", "install", *flags, "--no-audit", "--no-fund", "--loglevel=error"], folder)
 
 
 def _yarn4_env() -> dict[str, str]:
@@ -96,7 +92,7 @@ def test_a_typescript_project_ships_its_root_dependencies_with_dist(
         root / "dist" / "index.js",
         "import ms from 'ms';\nexport const handler = async () => ({ ms: ms(60000) });\n",
     )
-    _run(["git", "init", "-q"], root)
+    run_ok(["git", "init", "-q"], root)
     _npm(root)
     dist = root / "dist"
     refused = _build(run_cli, dist, tmp_path / "o")
@@ -118,7 +114,7 @@ def test_the_fix_for_dev_dependencies_left_out_by_npm_is_a_command_that_installs
     request = {"include_dev_dependencies": "true"}
     refused = _build(run_cli, src, tmp_path / "o", **request)
     assert_one_line_error(refused, "package 'debug' is required by", f"run `npm ci` in {src}")
-    _run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], src)  # what it names
+    run_ok(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], src)  # what it names
     built = _build(run_cli, src, tmp_path / "out", **request)
     assert built.code == 0, built.stderr
     assert _runs(built.json()["output_path"], tmp_path) == {"debug": "function", "ms": "1m"}
@@ -141,7 +137,9 @@ def test_prismas_generated_client_ships_and_loads(
     if manager == "pnpm":
         # Without its side-effects cache, so that the script runs on every install: a cached
         # result restores only the client's own folder, not .prisma beside it.
-        _run([str(PNPM), "install", "--reporter=silent", "--config.side-effects-cache=false"], src)
+        run_ok(
+            [str(PNPM), "install", "--reporter=silent", "--config.side-effects-cache=false"], src
+        )
         where = "node_modules/.pnpm/@prisma+client@5.22.0/node_modules/.prisma/client"
     else:
         _npm(src)
@@ -185,9 +183,7 @@ def test_dereference_stores_every_dependency_link_as_files(
 ) -> None:
     src = _project(tmp_path / "fn", dependencies={"debug": DEBUG, "ms": MS})
     if manager == "pnpm":
-        # Without its side-effects cache, so that the script runs on every install: a cached
-        # result restores only the client's own folder, not .prisma beside it.
-        _run([str(PNPM), "install", "--reporter=silent", "--config.side-effects-cache=false"], src)
+        run_ok([str(PNPM), "install", "--reporter=silent"], src)
     else:
         _npm(src, "--install-strategy=linked")
     assert (src / "node_modules" / "debug").is_symlink()
@@ -241,7 +237,7 @@ def test_a_file_dependency_pnpm_copied_ships_without_its_secrets(
     write(src / "local" / "package.json", json.dumps({"name": "local", "version": "1.0.0"}))
     write(src / "local" / "index.js", "module.exports = 'local';\n")
     write(src / "local" / ".env", "TOKEN=secret\n")
-    _run([str(PNPM), "install", "--reporter=silent"], src)
+    run_ok([str(PNPM), "install", "--reporter=silent"], src)
     copied = list((src / "node_modules" / ".pnpm").glob("local@file+*/node_modules/local/.env"))
     assert copied, "pnpm copies a file: folder into its store, .env included"
     built = _build(run_cli, src, tmp_path / "out", excludes='["/local/"]')
@@ -256,7 +252,7 @@ def test_yarn_4s_plug_n_play_is_refused_with_the_setting_that_fixes_it(
 ) -> None:
     src = _project(tmp_path / "fn", dependencies={"debug": DEBUG, "ms": MS})
     env = _yarn4_env()
-    _run([str(YARN4), "install"], src, env)
+    run_ok([str(YARN4), "install"], src, env)
     assert (src / ".pnp.cjs").is_file() and not (src / "node_modules").exists()
     refused = _build(run_cli, src, tmp_path / "o")
     assert_one_line_error(
@@ -264,7 +260,7 @@ def test_yarn_4s_plug_n_play_is_refused_with_the_setting_that_fixes_it(
     )
     # The fix the line names, done: then the build ships and the handler runs.
     write(src / ".yarnrc.yml", "nodeLinker: node-modules\n")
-    _run([str(YARN4), "install"], src, env)
+    run_ok([str(YARN4), "install"], src, env)
     built = _build(run_cli, src, tmp_path / "out")
     assert built.code == 0, built.stderr
     path = built.json()["output_path"]
@@ -278,7 +274,7 @@ def test_yarn_4s_plug_n_play_is_refused_with_the_setting_that_fixes_it(
 def test_yarn_1_installs_ship_and_its_fix_is_its_own(tmp_path: Path, run_cli: Any) -> None:
     src = _project(tmp_path / "fn", dependencies={"debug": DEBUG}, devDependencies={"ms": MS})
     write(src / ".yarnrc", "--install.frozen-lockfile false\n")
-    _run([str(YARN1), "install", "--production", "--no-progress", "--silent"], src)
+    run_ok([str(YARN1), "install", "--production", "--no-progress", "--silent"], src)
     # ms is debug's dependency too, so production installs it; the handler needs only debug.
     write(src / "index.js", "exports.handler = async () => ({ debug: typeof require('debug') });\n")
     built = _build(run_cli, src, tmp_path / "out")

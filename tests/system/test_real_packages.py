@@ -8,20 +8,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import EXAMPLES, PNPM, ROOT, external, manifest, unzip
+from helpers import EXAMPLES, PNPM, ROOT, external, manifest, run_ok, unzip
 from nodejs_oracle import edges_agree, invoke
 
 pytestmark = pytest.mark.slow
-
-
-def _install(folder: Path, command: list[str]) -> None:
-    proc = subprocess.run(command, cwd=folder, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, f"{' '.join(command)} in {folder} failed:\n{proc.stderr}"
 
 
 @pytest.fixture(scope="session")
@@ -35,13 +29,11 @@ def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             EXAMPLES / name, base / name, ignore=shutil.ignore_patterns("node_modules", ".*")
         )
     npm = ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"]
-    _install(base / "commonjs" / "src", npm)
-    _install(base / "esm-layer" / "src", npm)
-    _install(base / "monorepo", npm)
-    _install(base / "typescript", npm)
-    _install(
-        base / "pnpm" / "src", [str(PNPM), "install", "--frozen-lockfile", "--reporter=silent"]
-    )
+    run_ok(npm, base / "commonjs" / "src")
+    run_ok(npm, base / "esm-layer" / "src")
+    run_ok(npm, base / "monorepo")
+    run_ok(npm, base / "typescript")
+    run_ok([str(PNPM), "install", "--frozen-lockfile", "--reporter=silent"], base / "pnpm" / "src")
     out["commonjs"] = base / "commonjs" / "src"
     out["esm"] = base / "esm-layer" / "src"
     out["pnpm"] = base / "pnpm" / "src"
@@ -52,7 +44,7 @@ def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     same.mkdir()
     shutil.copy(base / "pnpm" / "src" / "package.json", same)
     shutil.copy(base / "pnpm" / "src" / "index.js", same)
-    _install(same, ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"])
+    run_ok(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"], same)
     out["pnpm-as-npm"] = same
     return out
 
@@ -96,7 +88,7 @@ def test_the_typescript_example_compiles_and_ships_dist_with_the_roots_dependenc
 ) -> None:
     root = projects["typescript"]
     committed = (root / "dist" / "index.js").read_text()
-    _install(root, ["npx", "tsc"])  # the committed dist/ is what the compiler makes of src/
+    run_ok(["npx", "tsc"], root)  # the committed dist/ is what the compiler makes of src/
     assert (root / "dist" / "index.js").read_text() == committed
     data = _build(run_cli, root / "dist", tmp_path / "out", package_dir=str(root))
     got = manifest(data["output_path"])
@@ -196,7 +188,7 @@ def test_plan_of_a_25000_file_tree_fits_a_screen_or_two(tmp_path: Path, run_cli:
     app.mkdir()
     for name in ("package.json", "package-lock.json", "index.js"):
         shutil.copy(ROOT / "benchmarks" / "app" / name, app / name)
-    _install(app, ["npm", "ci", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error"])
+    run_ok(["npm", "ci", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error"], app)
     run = run_cli(["plan", "--source-dir", str(app), "--output-dir", str(tmp_path / "out")])
     assert run.code == 0, run.stderr
     lines = run.stdout.splitlines()
