@@ -1,10 +1,12 @@
-"""The build pipeline: the one module that joins the core flow and the speed machinery.
+"""The build pipeline: the one module that joins the core flow, the runtimes and the speed
+machinery.
 
-request -> selection and layout (core/layout.py) -> each artifact found current or written
-(speed/artifact.py) -> result (core/outputs.py). `build` serves external mode and
-`lambdazip-tf build`, `dry_run` serves `plan` (it writes nothing), and `ensure` the apply-time
-check (docs/design.md, "The program"). With a snapshot key, what the build read is recorded
-for the next run's fast paths (speed/snapshot.py).
+request -> context (core/context.py, with the runtimes) -> selection and layout
+(core/layout.py) -> each artifact found current or written (speed/artifact.py) -> result
+(core/outputs.py). `build` serves external mode and `lambdazip-tf build`, `dry_run` serves
+`plan` (it writes nothing), and `ensure` the apply-time check (docs/design.md, "The
+program"). With a snapshot key, what the build read is recorded for the next run's fast paths
+(speed/snapshot.py).
 """
 
 from __future__ import annotations
@@ -25,15 +27,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from .core.context import Context, check_output_dir, resolve_context
 from .core.filesystem import ObservedFileSystem
-from .core.inventory import Inventory, dev_only, estimated_size, groups, locate_packages
-from .core.layout import Layout, build_layout, check_output_dir, resolve_context
+from .core.inventory import Group, Inventory, estimated_size, groups
+from .core.layout import Layout, build_layout
 from .core.limits import check_unzipped, size_warning
 from .core.outputs import ArtifactFacts, build_options, combined_hash, result_strings
 from .core.progress import Progress
 from .core.request import Request, Result
+from .core.runtime import Unshipped
 from .core.staging import remove_stale_temps
 from .errors import LimitError, OutputError
+from .runtimes import RUNTIMES
 from .speed import artifact, snapshot
 from .speed.cache import Cache
 from .speed.pool import Packer
@@ -55,11 +60,24 @@ class Outcome:
     """Everything a build or a dry run learned."""
 
     layout: Layout
-    function: ArtifactFacts
-    layer: ArtifactFacts | None
-    current: bool = False
+    artifacts: list[ArtifactFacts]  # one for each of the layout's parts, in their order
     warnings: list[str] = field(default_factory=list)
     inventory: Inventory | None = None  # dry runs only
+
+    @property
+    def function(self) -> ArtifactFacts:
+        """The function zip."""
+        return self.artifacts[0]
+
+    @property
+    def layer(self) -> ArtifactFacts | None:
+        """The layer zip, when there is one."""
+        return self.artifacts[1] if len(self.artifacts) > 1 else None
+
+    @property
+    def current(self) -> bool:
+        """Whether every artifact was current already (nothing was written)."""
+        return all(facts.reused for facts in self.artifacts)
 
     @property
     def content_hash(self) -> str:
@@ -97,18 +115,17 @@ def build(
     """
     started = time.perf_counter()
     fs = ObservedFileSystem()
-    context = resolve_context(request, fs, cwd, output_dir)
+    context = resolve_context(request, fs, RUNTIMES, cwd, output_dir)
     layout = build_layout(context, fs)
     log.debug("layout: %d entries in %.3f s", len(layout.function), time.perf_counter() - started)
-    check_unzipped([layout.function, layout.layer or []], layout.packages)
+    check_unzipped([part.entries for part in layout.parts], layout.packages)
     check_output_dir(context.output_dir)
     cache = Cache(context.output_dir, context.source, hold=hold)
-    namings = [context.naming(layer=False), context.naming(layer=True)]
+    namings = [context.naming(layer=part.is_layer) for part in layout.parts]
     background = ThreadPoolExecutor(1)
     packing = threading.Event()
     if progress is not None:
-        zipped = [e for entries in (layout.function, layout.layer or []) for e in entries]
-        files = [e for e in zipped if e.kind == "file"]
+        files = [e for part in layout.parts for e in part.entries if e.kind == "file"]
         progress.start(len(files), sum(e.size for e in files))
     try:
         # The snapshot's bulk depends on the selection alone: encoded while the pool packs
@@ -121,27 +138,21 @@ def build(
         )
         options = context.options
         with Packer(options.level, speculative=speculative, started=packing) as packer:
-            fn = artifact.produce(
-                layout.function, namings[0], options, cache, packer, hold, progress
-            )
-            layer = None
-            if layout.layer is not None:
-                layer = artifact.produce(
-                    layout.layer, namings[1], options, cache, packer, hold, progress
-                )
+            made = [
+                artifact.produce(part.entries, naming, options, cache, packer, hold, progress)
+                for part, naming in zip(layout.parts, namings, strict=True)
+            ]
         packing.set()  # already set, unless nothing was packed (the artifacts were current)
-        warnings = layout.warnings + _size_warnings(fn, layer)
+        warnings = layout.warnings + _size_warnings(made)
         for warning in warnings:
             log.warning("%s", warning)
-        current = fn.reused and (layer is None or layer.reused)
-        outcome = Outcome(layout, fn, layer, current, warnings)
+        outcome = Outcome(layout, made, warnings)
         selected = selection.result() if selection is not None else None
         with cache.batch():  # the artifacts' records, the snapshot and the digests: one commit
             if snapshot_key is not None and selected is not None:
-                made = [(fn, namings[0])] + ([] if layer is None else [(layer, namings[1])])
                 encoded = snapshot.encode(
                     selected[0],
-                    made,
+                    list(zip(made, namings, strict=True)),
                     warnings,
                     context.source,
                     selected[1],
@@ -149,7 +160,7 @@ def build(
                     layout.warnings,
                 )
                 cache.save_snapshot(snapshot_key, encoded)
-            cache.prune(keep=[f.path for f in (fn, layer) if f is not None])
+            cache.prune(keep=[facts.path for facts in made])
             cache.save()
         remove_stale_temps(context.output_dir)
     finally:
@@ -171,20 +182,23 @@ def _selection_snapshot(
     packing.wait()
     paths: list[str] = []
     keys: list[tuple[int, ...]] = []
-    where = array("q")
-    for number, entries in enumerate((layout.function, layout.layer)):
-        for member, entry in enumerate(entries or ()):
+    members = array("q")
+    for number, part in enumerate(layout.parts):
+        for member, entry in enumerate(part.entries):
             if entry.kind == "file" and entry.source is not None and entry.stat_key is not None:
                 paths.append(entry.source)
                 keys.append(entry.stat_key)
-                where.append(number)
-                where.append(member)
+                members.append(number)
+                members.append(member)
     selection = snapshot.encode_selection(fs.facts, fs.listings, paths, keys, fs.started_ns)
-    return selection, where.tobytes()
+    return selection, members.tobytes()
 
 
-def _size_warnings(function: ArtifactFacts, layer: ArtifactFacts | None) -> list[str]:
-    found = (size_warning(f.path, f.size) for f in (function, layer) if f is not None)
+def _size_warnings(made: list[ArtifactFacts], estimated: list[int] | None = None) -> list[str]:
+    """A warning for each artifact over the direct-upload limit (by its size, or, for one not
+    built, the estimate)."""
+    sizes = [f.size or (estimated[i] if estimated else 0) for i, f in enumerate(made)]
+    found = (size_warning(f.path, size) for f, size in zip(made, sizes, strict=True))
     return [warning for warning in found if warning is not None]
 
 
@@ -193,44 +207,47 @@ def dry_run(request: Request, cwd: Path | None = None) -> Outcome:
     a person wants to know besides: what was left out and how big it is, the dev-only packages,
     an estimate of each zip not built yet."""
     fs = ObservedFileSystem()
-    context = resolve_context(request, fs, cwd)
+    context = resolve_context(request, fs, RUNTIMES, cwd)
     layout = build_layout(context, fs)
     cache = Cache(context.output_dir, context.source, readonly=True)
+    options = context.options
     try:
-        options = context.options
-        fn = artifact.inspect(layout.function, context.naming(layer=False), options, cache)
-        layer = None
-        if layout.layer is not None:
-            layer = artifact.inspect(layout.layer, context.naming(layer=True), options, cache)
+        made = [
+            artifact.inspect(part.entries, context.naming(layer=part.is_layer), options, cache)
+            for part in layout.parts
+        ]
     finally:
         cache.close()
-    estimated = {
-        label: estimated_size(entries, options.level)
-        for label, facts, entries in (
-            ("function", fn, layout.function),
-            ("layer", layer, layout.layer),
-        )
-        if facts is not None and entries is not None and not facts.reused
-    }
-    warnings = [
-        warning
-        for label, facts in (("function", fn), ("layer", layer))
-        if facts is not None
-        and (warning := size_warning(facts.path, facts.size or estimated.get(label, 0)))
+    estimates = [
+        0 if facts.reused else estimated_size(part.entries, options.level)
+        for part, facts in zip(layout.parts, made, strict=True)
     ]
-    warnings = layout.warnings + warnings
+    warnings = layout.warnings + _size_warnings(made, estimates)
     try:
-        check_unzipped([layout.function, layout.layer or []], layout.packages)
+        check_unzipped([part.entries for part in layout.parts], layout.packages)
     except LimitError as exc:  # the build refuses it; the plan shows why
         warnings.append(str(exc))
-    dev = []
-    if context.runtime == "nodejs" and not request.include_dev_dependencies:
-        shipped = [p.path for p in layout.packages]
-        dev = dev_only(context.packages_from, shipped, context.allowed_roots)
-    located = locate_packages(context.packages_from, layout.excluded)
-    found = Inventory(groups(layout.excluded, located), dev, estimated)
-    current = fn.reused and (layer is None or layer.reused)
-    return Outcome(layout, fn, layer, current, warnings, found)
+    found = Inventory(*_unshipped(context, layout), _estimated(layout, made, estimates))
+    return Outcome(layout, made, warnings, found)
+
+
+def _unshipped(context: Context, layout: Layout) -> tuple[list[Group], list[Unshipped]]:
+    """What was left out, grouped by reason and measured, and the dev-only packages."""
+    runtime = context.dependencies
+    if runtime is None:
+        return groups(layout.excluded, {}), []
+    query = context.query()
+    dev = runtime.unshipped(query, [p.path for p in layout.packages])
+    return groups(layout.excluded, runtime.locate(query, layout.excluded)), dev
+
+
+def _estimated(layout: Layout, made: list[ArtifactFacts], estimates: list[int]) -> dict[str, int]:
+    """Each zip not built yet, by its label: what it would weigh."""
+    return {
+        part.label: estimate
+        for part, facts, estimate in zip(layout.parts, made, estimates, strict=True)
+        if not facts.reused
+    }
 
 
 def build_from(request: Request, cwd: Path | None = None) -> Result:

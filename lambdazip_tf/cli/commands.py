@@ -16,7 +16,7 @@ import os
 from contextlib import AbstractContextManager
 from typing import Any, NoReturn, TextIO
 
-from .._version import __version__
+from .._version import PROG, __version__
 from ..core.outputs import output_folder
 from ..core.request import Request, parse_request
 from ..errors import RequestError
@@ -28,9 +28,6 @@ from .external import Out, decode_json, read_json
 from .progress import on_terminal
 from .report import human, plan_json, plan_text
 from .restore import restore
-
-PROG = "lambdazip-tf"
-
 
 # Request list keys and the repeatable flag that fills each (`--exclude A --exclude B`).
 _LIST_FLAGS = {

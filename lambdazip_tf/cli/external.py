@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
+from .._version import PROG
 from ..errors import RequestError
 from ..speed.replay import fast_answer
 from ..speed.snapshot import request_key
@@ -22,8 +23,6 @@ from . import process
 
 if TYPE_CHECKING:
     from ..core.request import Request
-
-PROG = "lambdazip-tf"
 
 
 class Out(Protocol):
@@ -77,17 +76,17 @@ def serve(stdin: TextIO, stdout: Out, stderr: TextIO | None) -> None:
         raise RequestError("stdin is not UTF-8 text") from None
     data = decode_json(text, "stdin")
     cwd = os.getcwd()
-    where = request_key(data, cwd)
-    if where is None:  # not an object of strings: validation says what is wrong
+    key = request_key(data, cwd)
+    if key is None:  # not an object of strings: validation says what is wrong
         validated(data)
         raise RequestError("the request must be a JSON object of strings")
-    fast = fast_answer(where)
+    fast = fast_answer(key)
     if fast is not None:
         stdout.write(answer(fast.result))
         return
     from ..speed.speculative import started_unvalidated  # noqa: PLC0415 - only for a build
 
-    with started_unvalidated(data, cwd, where.output_dir) as speculative:
+    with started_unvalidated(data, cwd, key.output_dir) as speculative:
         from ..pipeline import build  # noqa: PLC0415 - the fast paths start without it
 
         request = validated(data)
@@ -95,8 +94,8 @@ def serve(stdin: TextIO, stdout: Out, stderr: TextIO | None) -> None:
 
         outcome = build(
             request,
-            output_dir=where.output_dir,
-            snapshot_key=where.key,
+            output_dir=key.output_dir,
+            snapshot_key=key.digest,
             speculative=speculative,
             hold=process.keep,
             progress=on_terminal(stderr),

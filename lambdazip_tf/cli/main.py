@@ -16,11 +16,11 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn, TextIO
 
+from .._version import PROG
 from ..errors import LambdazipError, OutputError
 from . import process
 from .external import serve
 
-PROG = "lambdazip-tf"
 log = logging.getLogger("lambdazip_tf")
 
 

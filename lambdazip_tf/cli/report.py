@@ -7,13 +7,14 @@ why each ships, what was left out and how much, and warnings. Every file is list
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from ..core.binaries import Target
 from ..core.entries import Entry, PackageInfo
-from ..core.forced import Forced
 from ..core.inventory import Inventory
 from ..core.outputs import ArtifactFacts
-from ..core.platform import Native, Target
+from ..core.runtime import Forced, Native
 from ..pipeline import Outcome
 
 TOP_PACKAGES = 25  # the largest packages the summary names; the rest are counted
@@ -31,8 +32,8 @@ def human(size: float) -> str:
 
 
 def why(package: PackageInfo) -> str:
-    """Why a package ships: the chain of names from package.json down to it."""
-    return " > ".join(("package.json", *package.chain))
+    """Why a package ships: the chain from the file that declares it down to it."""
+    return " > ".join(package.chain)
 
 
 def _inventory(outcome: Outcome) -> Inventory:
@@ -40,11 +41,10 @@ def _inventory(outcome: Outcome) -> Inventory:
 
 
 def _zips(outcome: Outcome) -> list[tuple[str, ArtifactFacts, list[Entry]]]:
-    layout = outcome.layout
-    parts = [("function", outcome.function, layout.function)]
-    if outcome.layer is not None and layout.layer is not None:
-        parts.append(("layer", outcome.layer, layout.layer))
-    return parts
+    return [
+        (part.label, facts, part.entries)
+        for part, facts in zip(outcome.layout.parts, outcome.artifacts, strict=True)
+    ]
 
 
 def plan_json(outcome: Outcome) -> dict[str, Any]:
@@ -84,7 +84,7 @@ def plan_json(outcome: Outcome) -> dict[str, Any]:
                 "path": p.arc,
                 "files": p.files,
                 "bytes": p.size,
-                "why": ["package.json", *p.chain],
+                "why": list(p.chain),
             }
             for p in sorted(layout.packages, key=lambda p: (-p.size, p.arc))
         ],
@@ -105,8 +105,10 @@ def plan_text(outcome: Outcome, *, files: bool = False) -> str:
     layout = outcome.layout
     found = _inventory(outcome)
     lines = [f"source:       {layout.context.source} (runtime {layout.context.runtime})"]
-    if layout.context.package_dir:
-        lines.append(f"dependencies: {layout.context.package_dir}/package.json (package_dir)")
+    runtime = layout.context.dependencies
+    if layout.context.package_dir and runtime is not None:
+        declared = os.path.join(layout.context.package_dir, runtime.manifest)
+        lines.append(f"dependencies: {declared} (package_dir)")
     for label, facts, _ in _zips(outcome):
         if facts.reused:
             size, state = f"{human(facts.size)} zipped", "current, nothing to do"
@@ -133,7 +135,7 @@ def plan_text(outcome: Outcome, *, files: bool = False) -> str:
 
 
 def _target(outcome: Outcome) -> Target:
-    return Target(outcome.layout.context.options.architecture)
+    return outcome.layout.context.target
 
 
 def _native(native: list[Native]) -> list[str]:

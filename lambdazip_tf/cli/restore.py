@@ -15,13 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from .._version import PROG
 from ..errors import RequestError
 from ..pipeline import Ensured, Planned, ensure
 from ..speed.snapshot import request_key
 from . import process
 from .external import read_json, validated
-
-PROG = "lambdazip-tf"
 
 
 def data_sources(plan: Any) -> Iterator[tuple[str, dict[str, Any]]]:

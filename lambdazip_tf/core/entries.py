@@ -50,25 +50,28 @@ class Entry(NamedTuple):
 
 
 class Excluded(NamedTuple):
-    """A path left out of the artifact, and why (shown by `plan`)."""
+    """A path left out of the artifact, and why (shown by `plan`). A package left out before
+    it was found on disk (exclude_packages) is named, with the folder of what requires it."""
 
-    arc: str
+    arc: str  # where it would have been in the zip
     reason: str
     path: str | None = None  # what was left out on disk, for `plan` to measure
+    package: str = ""
+    dependent: str = ""
 
 
 class PackageInfo(NamedTuple):
-    """A shipped npm package, for `plan` and for the size-limit message."""
+    """A shipped dependency, for `plan` and for the size-limit message."""
 
     name: str
     version: str
-    arc: str
+    arc: str  # the archive folder of its files
     files: int
     size: int
-    chain: tuple[str, ...] = ()  # why it ships: the names from package.json down to it
+    chain: tuple[str, ...] = ()  # why it ships: the declaring file, then the names down to it
     path: str = ""  # its real folder
-    platform: str = ""  # what its package.json's os, cpu and libc say it is for ("" if none)
-    node_engines: str = ""  # its package.json's engines.node range ("" if none)
+    platform: str = ""  # the platform it declares it is built for, in words ("" if none)
+    requires_version: str = ""  # the language versions it declares it runs on ("" if none)
 
 
 def normalised_mode(st_mode: int) -> int:
@@ -96,7 +99,7 @@ def with_parents(entries: Iterable[Entry]) -> list[Entry]:
 
 
 def with_prefix(entry: Entry, prefix: str) -> Entry:
-    """The entry moved under `prefix` in the archive (the layer's nodejs/)."""
+    """The entry moved under `prefix` in the archive (where a layer holds dependencies)."""
     return entry._replace(arc=prefix + entry.arc)
 
 

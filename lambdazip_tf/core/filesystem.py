@@ -110,7 +110,7 @@ class ObservedFileSystem:
         return entries
 
     def read_bytes(self, path: str) -> bytes:
-        """A small file's content (package.json); its stat key is remembered before the read."""
+        """A small file's content (a manifest); its stat key is remembered before the read."""
         st = os.stat(path)
         if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(path)

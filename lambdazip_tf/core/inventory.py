@@ -1,5 +1,5 @@
-"""What a plan tells a person besides the zips' entries: how big each thing left out is, which
-dev-only packages are installed but not shipped, and what a zip not built yet would weigh.
+"""What a plan tells a person besides the zips' entries: how big each thing left out is, and
+what a zip not built yet would weigh (the runtime adds the dev-only packages).
 
 Only `plan` asks for these (pipeline.dry_run). The reads here do not decide the selection, so
 they are made directly, not through the selection's observed file system.
@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import os
 import stat
-from collections import deque
 from collections.abc import Sequence
 from typing import NamedTuple
 
 from .compress import deflated_size
 from .entries import Entry, Excluded
-from .filesystem import ObservedFileSystem
-from .nodejs import read_manifest, resolve, valid_name
-from .selection import is_within
+from .runtime import Unshipped
 
 # A zip member costs its local header and central record besides its data: 30 + 46 bytes and
 # the name twice.
@@ -43,19 +40,9 @@ class Inventory(NamedTuple):
     estimated: dict[str, int]  # "function" / "layer": a zip not built yet, in bytes
 
 
-class Unshipped(NamedTuple):
-    """A package installed for development only: in node_modules, not in the zip."""
-
-    name: str
-    version: str
-    path: str
-    files: int
-    size: int
-
-
-def tree_size(path: str, *, nested_node_modules: bool = True) -> tuple[int, int]:
-    """(files, bytes) of a file or of a folder's regular files, links not followed; without
-    `nested_node_modules`, a package's own files only."""
+def tree_size(path: str, *, skip: str | None = None) -> tuple[int, int]:
+    """(files, bytes) of a file or of a folder's regular files, links not followed; folders
+    named `skip` not counted (a package's own files without its installed dependencies)."""
     try:
         st = os.lstat(path)
     except OSError:
@@ -64,8 +51,8 @@ def tree_size(path: str, *, nested_node_modules: bool = True) -> tuple[int, int]
         return (1, st.st_size) if stat.S_ISREG(st.st_mode) else (0, 0)
     files = size = 0
     for folder, folders, names in os.walk(path):
-        if not nested_node_modules and "node_modules" in folders:
-            folders.remove("node_modules")
+        if skip is not None and skip in folders:
+            folders.remove(skip)
         for name in names:
             try:
                 item = os.lstat(os.path.join(folder, name))
@@ -93,66 +80,14 @@ def groups(excluded: Sequence[Excluded], located: dict[str, str]) -> list[Group]
     )
 
 
-def locate_packages(source: str, excluded: Sequence[Excluded]) -> dict[str, str]:
-    """Where the packages exclude_packages left out are installed, by their archive path."""
-    fs = ObservedFileSystem()  # its facts are not kept: nothing here decides the selection
-    located = {}
-    for item in excluded:
-        name = item.arc.removeprefix("node_modules/")
-        if item.path is None and item.arc.startswith("node_modules/") and valid_name(name):
-            found = resolve(fs, name, source)
-            if found is not None:
-                located[item.arc] = found[1]
-    return located
-
-
-def dev_only(source: str, shipped: Sequence[str], allowed_roots: Sequence[str]) -> list[Unshipped]:
-    """The packages reached from package.json's devDependencies and not shipped (`shipped`:
-    the shipped packages' real folders), largest first."""
-    fs = ObservedFileSystem()
-    taken = set(shipped)
-    manifest = read_manifest(fs, source, required=False)
-    start = manifest.get("devDependencies")
-    queue: deque[tuple[str, str]] = deque(
-        (name, source) for name in (start if isinstance(start, dict) else {}) if valid_name(name)
-    )
-    seen: dict[str, Unshipped] = {}
-    while queue:
-        name, start_at = queue.popleft()
-        try:
-            found = resolve(fs, name, start_at)
-        except OSError:
-            continue
-        if found is None:
-            continue
-        real = found[1]
-        if real in taken or real in seen or not any(is_within(real, r) for r in allowed_roots):
-            continue
-        try:
-            package = read_manifest(fs, real, required=False)
-        except OSError:
-            package = {}
-        files, size = tree_size(real, nested_node_modules=False)
-        version = package.get("version")
-        seen[real] = Unshipped(
-            name, version if isinstance(version, str) else "?", real, files, size
-        )
-        for key in ("dependencies", "optionalDependencies"):
-            table = package.get(key)
-            for dep in table if isinstance(table, dict) else {}:
-                if isinstance(dep, str) and valid_name(dep):
-                    queue.append((dep, real))
-    return sorted(seen.values(), key=lambda p: (-p.size, p.name))
-
-
 def estimated_size(entries: Sequence[Entry], level: int) -> int:
     """What a zip of `entries` would weigh, without writing it: each member's headers, and the
     files' bytes at a compression ratio measured on a sample.
 
     The sample is drawn by bytes, not by files (a file is picked in proportion to its size), so
-    that the mean of the picked files' ratios estimates the ratio of the whole: node_modules
-    mixes thousands of small files with a few large, very compressible ones. Each pick deflates
-    at most the first SAMPLE_PREFIX bytes of its file.
+    that the mean of the picked files' ratios estimates the ratio of the whole: installed
+    dependencies mix thousands of small files with a few large, very compressible ones. Each
+    pick deflates at most the first SAMPLE_PREFIX bytes of its file.
     """
     files = [e for e in entries if e.kind == "file" and e.source is not None]
     total = sum(e.size for e in files)

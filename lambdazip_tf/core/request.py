@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,9 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..errors import RequestError
 from .compress import DEFAULT_LEVEL
-from .engines import major_of
 
-DEFAULT_EXCLUDE_PACKAGES = ("@aws-sdk/*",)
+_NODE_MAJOR = re.compile(r"^(?:nodejs)?(\d+)(?:\.x)?$")
 _NOT_A_LIST = "must be a list of strings, jsonencode()d as Terraform sends lists"
 
 
@@ -66,9 +66,10 @@ class Request(BaseModel):
         "after the excludes; a pattern starting node_modules/ reaches files no package "
         "declares (generated code).",
     )
-    exclude_packages: tuple[str, ...] = Field(
-        default=DEFAULT_EXCLUDE_PACKAGES,
-        description="npm package name globs to leave out (default @aws-sdk/*; [] ships them).",
+    exclude_packages: tuple[str, ...] | None = Field(
+        default=None,
+        description="Package name globs to leave out (default: what the runtime provides, "
+        "@aws-sdk/* for nodejs; [] ships them).",
     )
     include_dev_dependencies: bool = Field(default=False, description="Also ship devDependencies.")
     layer: bool = Field(
@@ -107,6 +108,11 @@ class Request(BaseModel):
         description="Folders outside source_dir whose files may be pulled in through links "
         "(default: the nearest workspace or repository root).",
     )
+
+    @property
+    def layer_link(self) -> tuple[str, str] | None:
+        """The link node_modules_link adds to the function zip: (archive path, target)."""
+        return None if self.node_modules_link is None else ("node_modules", self.node_modules_link)
 
     @field_validator("excludes", "includes", "exclude_packages", "allowed_roots", mode="before")
     @classmethod
@@ -160,7 +166,7 @@ class Request(BaseModel):
     @field_validator("node_version")
     @classmethod
     def _node_major(cls, value: str | None) -> str | None:
-        if value is not None and major_of(value) is None:
+        if value is not None and node_major(value) is None:
             raise ValueError(
                 "must be a Node.js major version such as 20, or a runtime such as nodejs20.x"
             )
@@ -191,6 +197,13 @@ class Request(BaseModel):
             if "\0" in str(root) or not _encodable(str(root)):
                 raise ValueError(f"{str(root)[:60]!r} is not a valid file name on this system")
         return value
+
+
+def node_major(value: str) -> int | None:
+    """The major version in node_version's "20", "20.x" or "nodejs20.x"; None when it is none
+    of these."""
+    found = _NODE_MAJOR.match(value.strip())
+    return int(found.group(1)) if found else None
 
 
 def _encodable(text: str) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import os
-import posixpath
 import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,16 +18,17 @@ import pathspec
 from ..errors import LinkError, SourceError
 from .entries import DIR_MODE, LINK_MODE, Entry, Excluded, file_entry
 from .filesystem import ObservedFileSystem
+from .paths import arc_join, arc_relpath, is_within, os_relpath
 
-# Left out of the function's own files by default, each with the reason
-# `plan` shows. A request's `excludes` come after these, so "!.env.production" opts a file back in.
+# Left out of the function's own files by default, each with the reason `plan` shows; each
+# runtime adds its package managers' settings and state (core/context.Context.own_defaults). A
+# request's `excludes` come after these, so "!.env.production" opts a file back in.
 DEFAULT_EXCLUDES: tuple[tuple[str, str], ...] = (
     (".git", "version control data"),
     (".terraform", "Terraform working data"),
     (".env*", "likely secret (environment file)"),
     ("*.pem", "likely secret (key or certificate)"),
     ("id_rsa*", "likely secret (SSH key)"),
-    (".npmrc", "likely secret (may hold a registry token)"),
     # Terraform's own files, for a function kept next to its main.tf (source_dir = path.module):
     # state, saved plans and variables hold secrets, and state changes on every apply, so a zip
     # that held it would never settle.
@@ -44,30 +44,7 @@ DEFAULT_EXCLUDES: tuple[tuple[str, str], ...] = (
     ("override.tf.json", "Terraform override file"),
     ("*_override.tf", "Terraform override file"),
     ("*_override.tf.json", "Terraform override file"),
-    # Package managers' state and settings, for a function whose folder is its project root:
-    # nothing Node loads at run time, and .yarnrc.yml may hold a registry token like .npmrc.
-    (".yarn", "package manager state (Yarn's install state, cache and releases)"),
-    (".yarnrc.yml", "package manager settings (may hold a registry token)"),
-    (".yarnrc", "package manager settings"),
-    (".pnpm-store", "package manager state (pnpm's store)"),
-    (".npm", "package manager state (npm's cache)"),
 )
-NODE_MODULES_EXCLUDE = ("node_modules", "dependencies come from runtime nodejs, not from files")
-
-
-def is_within(path: str, root: str) -> bool:
-    """True when `path` is `root` or below it (both absolute and normalised)."""
-    return path == root or path.startswith(root.rstrip("/") + "/")
-
-
-def arc_join(base: str, name: str) -> str:
-    """Join archive path parts; the artifact root is the empty string."""
-    return f"{base}/{name}" if base else name
-
-
-def arc_relpath(target_arc: str, link_arc: str) -> str:
-    """The relative link target that reaches `target_arc` from the folder holding `link_arc`."""
-    return posixpath.relpath("/" + target_arc, "/" + posixpath.dirname(link_arc))
 
 
 class ExcludeRules:
@@ -79,13 +56,10 @@ class ExcludeRules:
         self._spec = pathspec.GitIgnoreSpec.from_lines(self._patterns)
 
     @classmethod
-    def build(cls, user: Iterable[str], *, defaults: bool, node_modules: bool) -> ExcludeRules:
-        """Default excludes (own files only) followed by the request's patterns."""
-        labelled: list[tuple[str, str]] = []
-        if node_modules:
-            labelled.append((NODE_MODULES_EXCLUDE[0], f"default: {NODE_MODULES_EXCLUDE[1]}"))
-        if defaults:
-            labelled += [(p, f"default: {why}") for p, why in DEFAULT_EXCLUDES]
+    def build(cls, user: Iterable[str], defaults: Sequence[tuple[str, str]] = ()) -> ExcludeRules:
+        """`defaults` (pattern, why), for someone's own files, followed by the request's
+        patterns, which may re-include what a default left out."""
+        labelled = [(p, f"default: {why}") for p, why in defaults]
         labelled += [(p, "excludes") for p in user]
         return cls(labelled)
 
@@ -139,15 +113,17 @@ class Collector:
         rules: ExcludeRules,
         *,
         skip_dirs: frozenset[str] = frozenset(),
-        skip_node_modules: str = "",
+        skip_names: frozenset[str] = frozenset(),
+        skip_root_names: frozenset[str] = frozenset(),
         primary: bool = True,
         copying: tuple[str, ...] = (),
     ) -> None:
         """Walk the real folder `real` into the artifact at `arc`.
 
-        `skip_dirs` are real paths never descended (the output folder). `skip_node_modules` is
-        "root" to skip only the folder's own node_modules (a package's files) or "all" (the
-        function's own files under runtime nodejs, whose dependencies the crawl finds).
+        `skip_dirs` are real paths never descended (the output folder). Folders named one of
+        `skip_names` are skipped at any depth (installed dependencies among the function's own
+        files, which the runtime crawls), those named one of `skip_root_names` only right
+        under `real` (a package's own installed dependencies, crawled on their own).
         """
         placement = Placement(real, arc)
         if primary:
@@ -173,10 +149,7 @@ class Collector:
                     else:
                         self._exclude(item_arc, why, item.path)
                 elif item.is_dir(follow_symlinks=False):
-                    if name == "node_modules" and (
-                        skip_node_modules == "all"
-                        or (skip_node_modules == "root" and folder == real)
-                    ):
+                    if name in skip_names or (name in skip_root_names and folder == real):
                         continue  # dependencies are crawled on their own
                     if item.path in skip_dirs:
                         self._exclude(item_arc, "the output folder", item.path)
@@ -208,8 +181,22 @@ class Collector:
         self._pending.append(_PendingLink(arc, path, Placement(root, ""), rules))
 
     def add_link(self, arc: str, target: str) -> None:
-        """Store a link as it is (the crawl's pnpm links, `node_modules_link`)."""
+        """Store a link as it is (a package manager's links to packages)."""
         self._add(Entry(arc=arc, kind="link", mode=LINK_MODE, target=target))
+
+    def add_file(self, arc: str, path: str, st: os.stat_result) -> None:
+        """Store one file found outside `add_tree` (forced in, or a declared file), with the
+        stat its finder took."""
+        self._add(file_entry(arc, path, st))
+
+    def exclude(self, item: Excluded) -> None:
+        """Record something left out, for `plan`."""
+        self.excluded.append(item)
+
+    def include(self, arcs: Iterable[str]) -> None:
+        """Forget that these paths were left out: something forced them in."""
+        shipped = set(arcs)
+        self.excluded = [x for x in self.excluded if x.arc not in shipped]
 
     def resolve_links(self) -> None:
         """Store each pending link as a link, replace it by its target's content, or fail."""
@@ -269,12 +256,8 @@ class Collector:
         candidates = [context, *sorted(self.placements, key=lambda p: (-len(p.real), p.arc))]
         for placement in candidates:
             if is_within(real, placement.real):
-                rel = os.path.relpath(real, placement.real)
-                arc = (
-                    placement.arc
-                    if rel == "."
-                    else arc_join(placement.arc, rel.replace(os.sep, "/"))
-                )
+                rel = os_relpath(real, placement.real)
+                arc = placement.arc if rel == "." else arc_join(placement.arc, rel)
                 if arc in self.entries or arc == placement.arc:
                     return arc
         return None

@@ -23,13 +23,13 @@ import stat
 from array import array
 from typing import Any
 
+from ..core.binaries import NATIVE
 from ..core.compress import pack_file
 from ..core.contenthash import ByteOptions, manifest_hashes
 from ..core.entries import Entry, file_entry
 from ..core.filesystem import stat_key
 from ..core.limits import UNZIPPED_LIMIT, size_warning
 from ..core.outputs import ArtifactFacts, Naming, result_strings
-from ..core.platform import NATIVE
 from ..core.staging import remove_stale_temps, staged
 from ..core.zipformat import Member, packed_member
 from ..core.zipindex import ZipIndex
@@ -48,21 +48,21 @@ _Pending = tuple[str, ArtifactRecord, ZipIndex]  # an artifact to record in the 
 
 
 def rebuild(
-    where: RequestKey, snap: dict[str, Any], changed: list[int], started_ns: int
+    key: RequestKey, snap: dict[str, Any], changed: list[int], started_ns: int
 ) -> tuple[dict[str, str], list[str]] | None:
     """(result, warnings) after patching the changed files in, or None to take the full path.
 
     `changed` numbers the zipped files whose stat keys differ; `started_ns` is when the replay
     began checking them (the racy rule, for their new keys)."""
     try:
-        return _rebuild(where, snap, changed, started_ns)
+        return _rebuild(key, snap, changed, started_ns)
     except (NotPatchable, SourceError, OSError, ValueError, KeyError, IndexError) as exc:
         log.debug("change path declined: %s", exc)
         return None
 
 
 def _rebuild(
-    where: RequestKey, snap: dict[str, Any], changed: list[int], started_ns: int
+    key: RequestKey, snap: dict[str, Any], changed: list[int], started_ns: int
 ) -> tuple[dict[str, str], list[str]] | None:
     info = snap["rebuild"]
     paths = snap["paths"].split("\0")
@@ -72,17 +72,17 @@ def _rebuild(
     level, timestamp, architecture = info["options"]
     options = ByteOptions(level, (timestamp[0], timestamp[1]), architecture)
     placed = array("q")
-    placed.frombytes(info["where"])
+    placed.frombytes(info["members"])
     by_artifact: dict[int, dict[int, int]] = {}  # artifact -> member -> file number
     for number in fresh:
         by_artifact.setdefault(placed[2 * number], {})[placed[2 * number + 1]] = number
     artifacts = artifacts_of(snap)
-    cache = Cache(where.output_dir, info["root"])
+    cache = Cache(key.output_dir, info["root"])
     try:
         indexes = {}
         for part in by_artifact:
-            facts, key, _ = artifacts[part]
-            index = cache.index(facts.path, key)
+            facts, on_disk, _ = artifacts[part]
+            index = cache.index(facts.path, on_disk)
             if index is None:
                 return None
             indexes[part] = index
@@ -97,7 +97,7 @@ def _rebuild(
             return None  # the full build says which packages are the largest
         made: list[tuple[ArtifactFacts, Naming]] = []
         pending: list[_Pending] = []
-        for part, (recorded, key, naming) in enumerate(artifacts):
+        for part, (recorded, on_disk, naming) in enumerate(artifacts):
             facts = recorded._replace(unzipped_size=recorded.unzipped_size + growth.get(part, 0))
             members = by_artifact.get(part)
             if members:
@@ -106,7 +106,7 @@ def _rebuild(
                     return None
                 if changes:
                     facts, written = _write(
-                        facts, key, naming, indexes[part], changes, options, cache
+                        facts, on_disk, naming, indexes[part], changes, options, cache
                     )
                     pending += written
                 log.debug("change path: %d members of %s rewritten", len(changes), facts.path)
@@ -120,11 +120,11 @@ def _rebuild(
         with cache.batch():
             for target, record, index in pending:
                 cache.record_artifact(target, record, options.level, options.stamp, index)
-            cache.update_snapshot(where.key, update)
+            cache.update_snapshot(key.digest, update)
             cache.prune(keep=[facts.path for facts, _ in made])
     finally:
         cache.close()
-    remove_stale_temps(where.output_dir)
+    remove_stale_temps(key.output_dir)
     return result, warnings
 
 

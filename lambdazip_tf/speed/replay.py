@@ -31,22 +31,22 @@ log = logging.getLogger(__name__)
 class Replay(NamedTuple):
     """A snapshot whose selection still stands, and the files that changed since it was taken."""
 
-    where: RequestKey
+    key: RequestKey
     snap: dict[str, Any]
     changed: list[int]  # numbers of the zipped files whose stat key differs
     started_ns: int  # taken before any file was checked (the racy rule, for their new keys)
 
 
-def replay(where: RequestKey) -> Replay | None:
+def replay(key: RequestKey) -> Replay | None:
     """Check the last build of this request again; None when only a full build can answer."""
     started_ns = time.time_ns()
     try:
-        row = read_snapshot(where.output_dir, where.key)
+        row = read_snapshot(key.output_dir, key.digest)
         if row is None:
             return None
         snap = decode(row[0], row[2])
-        for facts, key, _ in artifacts_of(snap):
-            if artifact_key(facts.path) != key:
+        for facts, recorded, _ in artifacts_of(snap):
+            if artifact_key(facts.path) != recorded:
                 return None
         changed = changed_files(snap["facts"], snap["paths"], snap["keys"], snap["listings"])
     except (sqlite3.Error, OSError, ValueError, EOFError, TypeError, KeyError, struct.error) as exc:
@@ -56,8 +56,8 @@ def replay(where: RequestKey) -> Replay | None:
         return None
     if not changed:
         paths = [facts.path for facts, _, _ in artifacts_of(snap)]
-        mark_used(where.output_dir, where.key, paths, row[1])
-    return Replay(where, snap, changed, started_ns)
+        mark_used(key.output_dir, key.digest, paths, row[1])
+    return Replay(key, snap, changed, started_ns)
 
 
 def unchanged_answer(found: Replay) -> tuple[dict[str, str], list[str]]:
@@ -79,9 +79,9 @@ class FastAnswer(NamedTuple):
     current: bool
 
 
-def fast_answer(where: RequestKey) -> FastAnswer | None:
+def fast_answer(key: RequestKey) -> FastAnswer | None:
     """The no-op or the change path for a request, or None when only a full build can answer."""
-    found = replay(where)
+    found = replay(key)
     if found is None:
         return None
     if not found.changed:
@@ -90,7 +90,7 @@ def fast_answer(where: RequestKey) -> FastAnswer | None:
     else:
         from .change_path import rebuild  # noqa: PLC0415 - only when files changed
 
-        rebuilt = rebuild(found.where, found.snap, found.changed, found.started_ns)
+        rebuilt = rebuild(found.key, found.snap, found.changed, found.started_ns)
         if rebuilt is None:
             return None
         answer, warnings = rebuilt

@@ -28,14 +28,14 @@ from .facts import artifact_key, pack_files, racy_facts, trusted_keys
 if TYPE_CHECKING:  # the fast path loads this module without the content hash's
     from ..core.contenthash import ByteOptions
 
-SNAPSHOT_FORMAT = "10"
+SNAPSHOT_FORMAT = "11"
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class RequestKey(NamedTuple):
     """What identifies a request across runs, and where its cache lives."""
 
-    key: str
+    digest: str  # of the request, the working folder, the timestamp and the tool's code
     output_dir: str
 
 
@@ -103,14 +103,14 @@ def encode(
     artifacts: list[tuple[ArtifactFacts, Naming]],
     warnings: list[str],
     root: str,
-    where: bytes,
+    members: bytes,
     options: ByteOptions,
     layout_warnings: list[str],
 ) -> bytes | None:
     """A snapshot as stored in the cache, or None when `encode_selection` found it racy.
 
     Besides the selection and the artifacts, what the change path needs: the function's real
-    path (the stat cache's root), each zipped file's artifact and member numbers (`where`), the
+    path (the stat cache's root), each zipped file's artifact and member numbers (`members`), the
     options the artifacts were written with, and the warnings that depend on the selection
     alone (`layout_warnings`, which a patch keeps while it works out the size warnings anew).
     """
@@ -123,7 +123,7 @@ def encode(
         "build_options": build_options(options.described()),
         "rebuild": {
             "root": root,
-            "where": where,
+            "members": members,
             "options": tuple(options),
             "layout_warnings": layout_warnings,
         },

@@ -28,7 +28,7 @@ from helpers import (
 )
 
 from lambdazip_tf.core.entries import Entry
-from lambdazip_tf.core.layout import check_links
+from lambdazip_tf.core.mounts import check_links
 from lambdazip_tf.errors import LinkError
 from lambdazip_tf.speed import facts
 

@@ -24,14 +24,9 @@ from helpers import (
     write,
 )
 
-from lambdazip_tf.core.platform import (
-    Target,
-    binary,
-    fits,
-    lockfile_of,
-    named_fields,
-    platform_fields,
-)
+from lambdazip_tf.core.binaries import Target, binary
+from lambdazip_tf.runtimes.nodejs.lockfiles import lockfile_of
+from lambdazip_tf.runtimes.nodejs.platforms import fits, named_fields, platform_fields
 
 X86, ARM = Target("x86_64"), Target("arm64")
 

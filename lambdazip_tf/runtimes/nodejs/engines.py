@@ -12,17 +12,10 @@ import functools
 import re
 from collections.abc import Sequence
 
-from .entries import PackageInfo
+from ...core.entries import PackageInfo
 
-_MAJOR = re.compile(r"^(?:nodejs)?(\d+)(?:\.x)?$")
 _VERSION = re.compile(r"(?<![\d.])(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 _MOST = 5  # warnings named one by one; the rest counted
-
-
-def major_of(value: str) -> int | None:
-    """The major version in "20", "20.x" or "nodejs20.x"; None when it is none of these."""
-    found = _MAJOR.match(value.strip())
-    return int(found.group(1)) if found else None
 
 
 @functools.cache  # a tree repeats a few ranges (">=14", "^18 || >=20") over many packages
@@ -48,9 +41,9 @@ def admits(spec: str, major: int) -> bool:
 def engine_warnings(packages: Sequence[PackageInfo], major: int) -> list[str]:
     """One line per shipped package whose engines.node excludes Node.js `major`."""
     found = [
-        f"{p.name}@{p.version} ({p.node_engines})"
+        f"{p.name}@{p.version} ({p.requires_version})"
         for p in packages
-        if p.node_engines and not admits(p.node_engines, major)
+        if p.requires_version and not admits(p.requires_version, major)
     ]
     if not found:
         return []

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from helpers import debug_lines, external, node_function, pkg, write
 
-from lambdazip_tf.core.engines import admits, major_of
+from lambdazip_tf.core.request import node_major
+from lambdazip_tf.runtimes.nodejs.engines import admits
 from lambdazip_tf.speed import facts
 
 
@@ -20,8 +21,8 @@ from lambdazip_tf.speed import facts
     ("value", "major"),
     [("20", 20), ("nodejs20.x", 20), ("22.x", 22), (" 18 ", 18), ("node20", None), ("", None)],
 )
-def test_major_of_reads_a_major_version_or_a_runtime_name(value: str, major: int | None) -> None:
-    assert major_of(value) == major
+def test_node_major_reads_a_major_version_or_a_runtime_name(value: str, major: int | None) -> None:
+    assert node_major(value) == major
 
 
 def _function(tmp_path: Path) -> Path:
