@@ -101,26 +101,24 @@ def build_layout(context: Context, fs: ObservedFileSystem) -> Layout:
                 f"{link[0]}/ too; set layer = true to move them into the layer",
                 key="node_modules_link",
             )
+    prefix = runtime.layer_prefix if runtime else ""
     layer = None
-    if request.layer and deps is not None and runtime is not None:
+    if request.layer and deps is not None:
         moved = [e for e in entries if _under(e.arc, deps.owned)]
         taken = {e.arc for e in moved}
         entries = [e for e in entries if e.arc not in taken]
-        layer = with_parents(with_prefix(e, runtime.layer_prefix) for e in moved)
+        layer = with_parents(with_prefix(e, prefix) for e in moved)
     if link is not None:
         entries.append(Entry(arc=link[0], kind="link", mode=LINK_MODE, target=link[1]))
-    parts = [Part("function", with_parents(entries))]
-    if layer is not None:
-        parts.append(Part("layer", layer))
-    layout = Layout(context, parts)
-    check_links(layout.function, layout.layer, link[0] if link else None)
-    prefix = runtime.layer_prefix if runtime else ""
-    layout.native = (deps.native if deps else []) + _native_files(parts, built, prefix)
-    layout.excluded = sorted(collector.excluded, key=lambda x: x.arc)
-    layout.packages = deps.packages if deps else []
-    layout.warnings = list(deps.warnings) if deps else []
-    layout.forced = forced
-    return layout
+    function = with_parents(entries)
+    check_links(function, layer, link[0] if link else None)
+    parts = [Part("function", function)] + ([Part("layer", layer)] if layer is not None else [])
+    excluded = sorted(collector.excluded, key=lambda x: x.arc)
+    packages, warnings, native = (
+        (deps.packages, list(deps.warnings), list(deps.native)) if deps else ([], [], [])
+    )
+    native += _native_files(parts, built, prefix)
+    return Layout(context, parts, excluded, packages, warnings, forced, native)
 
 
 def _judged(
