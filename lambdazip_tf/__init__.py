@@ -1,10 +1,10 @@
 """lambdazip-tf: deterministic, symlink-preserving AWS Lambda zips for Terraform.
 
-The package has three layers whose imports point only downward (docs/design.md, "Code map"):
-`cli` (the program), `pipeline` (the one module that joins the other two), `speed` (caches,
-fast paths, worker processes) and `core` (request, selection, Node.js crawl, layout, zip
-writer), with `errors` and `_version` below them all. import-linter checks the layers in
-`make lint`.
+The package's layers import only downward (docs/design.md, "Code map"): `cli` (the program),
+`planned` (the apply-time check), `pipeline` (the one module that joins the rest), `speed`
+(caches, fast paths, worker processes) beside `runtimes` (each language's dependencies), and
+`core` (request, selection, layout, zip writer), with `errors` and `_version` below them all.
+import-linter checks the layers in `make lint`.
 
 The library never prints and never exits; `lambdazip_tf.cli` is the only place that does.
 Exports are loaded on first use: the command line's fast path must start without importing
@@ -26,14 +26,15 @@ _EXPORTS = {
     "build": "pipeline",
     "build_from": "pipeline",
     "dry_run": "pipeline",
-    "ensure": "pipeline",
+    "ensure": "planned",
     "parse_request": "core.request",
 }
 
 if TYPE_CHECKING:
     from .core.request import Request, Result, parse_request
     from .errors import LambdazipError
-    from .pipeline import Outcome, build, build_from, dry_run, ensure
+    from .pipeline import Outcome, build, build_from, dry_run
+    from .planned import ensure
 
 
 def __getattr__(name: str) -> Any:

@@ -20,7 +20,8 @@ from .._version import PROG, __version__
 from ..core.outputs import output_folder
 from ..core.request import Request, parse_request
 from ..errors import RequestError
-from ..pipeline import Outcome, Planned, build, dry_run, ensure
+from ..pipeline import Outcome, build, dry_run
+from ..planned import Planned, ensure
 from ..speed.snapshot import request_key
 from ..speed.speculative import SpeculativePacking, started
 from . import process

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from .._version import PROG
 from ..errors import RequestError
-from ..pipeline import Ensured, Planned, ensure
+from ..planned import Ensured, Planned, ensure
 from ..speed.snapshot import request_key
 from . import process
 from .external import read_json, validated
