@@ -17,7 +17,7 @@ locals {
     runtime                  = var.runtime
     excludes                 = jsonencode(var.excludes)
     includes                 = jsonencode(var.includes)
-    exclude_packages         = jsonencode(var.exclude_packages)
+    exclude_packages         = var.exclude_packages == null ? null : jsonencode(var.exclude_packages)
     include_dev_dependencies = tostring(var.include_dev_dependencies)
     layer                    = tostring(var.layer)
     node_modules_link        = var.node_modules_link
@@ -25,6 +25,8 @@ locals {
     symlinks                 = var.symlinks
     architecture             = var.architecture
     node_version             = var.node_version
+    python_version           = var.python_version
+    site_packages            = var.site_packages
     allowed_roots            = var.allowed_roots == null ? null : jsonencode(var.allowed_roots)
   } : key => value if value != null }
 

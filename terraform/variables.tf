@@ -7,7 +7,7 @@ variable "source_dir" {
 }
 
 variable "package_dir" {
-  description = "The folder whose package.json and node_modules supply the dependencies, when it is not source_dir: a TypeScript project's root, with source_dir its dist/. They go into the zip's top-level node_modules, and its package.json too when source_dir has none. Default: source_dir."
+  description = "The folder that declares the dependencies, when it is not source_dir. Node.js: the folder whose package.json and node_modules supply them (a TypeScript project's root, with source_dir its dist/); they go into the zip's top-level node_modules, and its package.json too when source_dir has none. Python: the folder whose pyproject.toml or requirements file declares them (a src/ layout). Default: source_dir."
   type        = string
   default     = null
 }
@@ -36,13 +36,13 @@ variable "name" {
 }
 
 variable "runtime" {
-  description = "nodejs (crawl production dependencies) or files (the folder as it is). Default: nodejs when package.json exists, else files."
+  description = "nodejs or python (crawl the installed production dependencies) or files (the folder as it is). Default: nodejs when package.json exists, else python when pyproject.toml, a requirements*.txt or installed *.dist-info folders do, else files."
   type        = string
   default     = null
 
   validation {
-    condition     = var.runtime == null || contains(["nodejs", "files"], coalesce(var.runtime, "nodejs"))
-    error_message = "runtime must be \"nodejs\" or \"files\"."
+    condition     = var.runtime == null || contains(["nodejs", "python", "files"], coalesce(var.runtime, "nodejs"))
+    error_message = "runtime must be \"nodejs\", \"python\" or \"files\"."
   }
 }
 
@@ -59,9 +59,9 @@ variable "includes" {
 }
 
 variable "exclude_packages" {
-  description = "npm package name globs to leave out. The default leaves out the AWS SDK v3 that the Node.js runtimes provide; [] ships everything."
+  description = "Package name globs to leave out (npm names, or Python distribution names). Default (null): the runtime's own, [\"@aws-sdk/*\"] for nodejs (the AWS SDK v3 the Node.js runtimes provide) and nothing for python (the boto3 a function declares is the one it was tested with); [] ships everything."
   type        = list(string)
-  default     = ["@aws-sdk/*"]
+  default     = null
 }
 
 variable "include_dev_dependencies" {
@@ -122,6 +122,18 @@ variable "architecture" {
 
 variable "node_version" {
   description = "The Node.js major version the function runs on (\"20\", or its runtime, \"nodejs20.x\"): shipped packages whose engines.node exclude it are warned of on stderr; the build still succeeds. Default: not checked."
+  type        = string
+  default     = null
+}
+
+variable "python_version" {
+  description = "The Python version the function runs on (\"3.12\", or its runtime, \"python3.12\"): what its compiled packages must be built for. Default: the virtual environment's version; required for a --target folder."
+  type        = string
+  default     = null
+}
+
+variable "site_packages" {
+  description = "The folder of installed Python distributions: a pip or uv --target folder, or a virtual environment's root. Default: source_dir when it holds *.dist-info folders (pip install --target .), else .venv in package_dir or source_dir."
   type        = string
   default     = null
 }

@@ -18,7 +18,7 @@ from .contenthash import ByteOptions
 from .filesystem import ObservedFileSystem
 from .outputs import Naming, naming_for, output_folder
 from .paths import ancestors, is_within
-from .request import Request, node_major
+from .request import RUNTIME_KEYS, Request
 from .runtime import Query, Runtime
 from .selection import DEFAULT_EXCLUDES
 
@@ -38,6 +38,7 @@ class Context:
     options: ByteOptions
     package_dir: str = ""  # the real folder that declares the dependencies, when not source
     runtimes: tuple[Runtime, ...] = ()  # every runtime there is
+    installed_dir: str = ""  # the real folder of installed dependencies, when the request names it
 
     @property
     def packages_from(self) -> str:
@@ -73,12 +74,13 @@ class Context:
         defaults += DEFAULT_EXCLUDES
         for runtime in self.runtimes:
             defaults += runtime.default_excludes
+        if self.dependencies is not None:
+            defaults += self.dependencies.own_excludes
         return defaults
 
     def query(self) -> Query:
         """What the runtime is asked, in plain values."""
         request = self.request
-        version = request.node_version
         return Query(
             self.source,
             self.package_dir,
@@ -88,7 +90,8 @@ class Context:
             request.layer,
             request.symlinks == "dereference",
             self.target,
-            str(node_major(version)) if version is not None else None,
+            request.version_for(self.runtime),
+            self.installed_dir,
         )
 
 
@@ -133,6 +136,10 @@ def resolve_context(
     package_dir = _package_dir(request, fs, base, source, candidates)
     packages_from = package_dir or source
     detected = next((r for r in candidates if r.declares(fs, packages_from)), None)
+    if detected is None and request.runtime is None:
+        # A key only one runtime reads (site_packages) says which one the request means.
+        keyed = {o for k, o in RUNTIME_KEYS.items() if getattr(request, k) is not None}
+        detected = next((r for r in runtimes if r.name in keyed), None)
     runtime = request.runtime or (detected.name if detected is not None else FILES)
     if named and detected is None:
         raise RequestError(
@@ -154,6 +161,14 @@ def resolve_context(
         roots = (*roots, package_dir)
     if request.runtime is None and not package_dir and detected is None:
         _refuse_hidden_dependencies(fs, source, roots, runtimes)
+    for key, owner in RUNTIME_KEYS.items():
+        if getattr(request, key) is not None and runtime != owner:
+            raise RequestError(
+                f"request key {key!r} is for runtime {owner}, and this function's runtime is "
+                f'{runtime}; remove it, or set runtime = "{owner}"',
+                key=key,
+            )
+    installed_dir = _installed_dir(request, fs, base)
     if request.layer and runtime == FILES:
         names = " or ".join(r.name for r in runtimes)
         manifests = " or ".join(f"a {r.manifest}" for r in runtimes)
@@ -162,8 +177,31 @@ def resolve_context(
         request.compression_level, os.environ.get("SOURCE_DATE_EPOCH"), request.architecture
     )
     return Context(
-        request, source, Path(folder), name, runtime, roots, options, package_dir, tuple(runtimes)
+        request,
+        source,
+        Path(folder),
+        name,
+        runtime,
+        roots,
+        options,
+        package_dir,
+        tuple(runtimes),
+        installed_dir,
     )
+
+
+def _installed_dir(request: Request, fs: ObservedFileSystem, base: Path) -> str:
+    """The real site_packages folder, checked; "" when the request does not name it."""
+    if request.site_packages is None:
+        return ""
+    path = str(base / request.site_packages)
+    if not fs.isdir(path):
+        relative = "" if request.site_packages.is_absolute() else f" (relative to {base})"
+        raise RequestError(
+            f"site_packages {request.site_packages} is not a folder{relative}",
+            key="site_packages",
+        )
+    return fs.realpath(path)
 
 
 def _package_dir(

@@ -74,18 +74,18 @@ def build_layout(context: Context, fs: ObservedFileSystem) -> Layout:
     # under runtime files they are left out by default, and `includes` reach into them only
     # when a pattern names them.
     installed = frozenset(r.installed for r in ((runtime,) if runtime else context.runtimes))
+    query = context.query()
     collector.add_tree(
         context.source,
         "",
         own_rules,
         skip_dirs=skip,
+        skip_quietly=runtime.skipped(fs, query) if runtime else frozenset(),
         skip_names=installed if runtime else frozenset(),
     )
     deps = None
     if runtime is not None:
-        deps = runtime.collect(
-            collector, context.query(), ExcludeRules.build(request.excludes), own_rules
-        )
+        deps = runtime.collect(collector, query, ExcludeRules.build(request.excludes), own_rules)
     roots = (context.source, context.packages_from)
     forced = (deps.forced if deps else []) + add_includes(
         collector, request.includes, roots, installed, skip, own_rules

@@ -20,6 +20,11 @@ from ..errors import RequestError
 from .compress import DEFAULT_LEVEL
 
 _NODE_MAJOR = re.compile(r"^(?:nodejs)?(\d+)(?:\.x)?$")
+_PYTHON_VERSION = re.compile(r"^(?:python)?3\.(\d+)$")
+# The Python runtimes Lambda offers (python3.9 is deprecated: no new functions).
+PYTHON_MINORS = (10, 11, 12, 13, 14)
+# Keys that only one runtime reads: given for another, they are a mistake to name.
+RUNTIME_KEYS = {"python_version": "python", "site_packages": "python"}
 _NOT_A_LIST = "must be a list of strings, jsonencode()d as Terraform sends lists"
 
 
@@ -31,9 +36,10 @@ class Request(BaseModel):
     source_dir: Path = Field(description="The function's folder.")
     package_dir: Path | None = Field(
         default=None,
-        description="The folder whose package.json and node_modules supply the dependencies, "
-        "when it is not source_dir (a TypeScript project's root, with source_dir its dist/): "
-        "they go into the zip's top-level node_modules (default: source_dir).",
+        description="The folder that declares the dependencies, when it is not source_dir: "
+        "for nodejs its package.json and node_modules (a TypeScript project's root, with "
+        "source_dir its dist/), which go into the zip's top-level node_modules; for python "
+        "its pyproject.toml or requirements file (a src/ layout) (default: source_dir).",
     )
     output_dir: Path | None = Field(
         default=None,
@@ -50,10 +56,11 @@ class Request(BaseModel):
         pattern=r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$",
         description="Artifact base name (default: the basename of source_dir).",
     )
-    runtime: Literal["nodejs", "files"] | None = Field(
+    runtime: Literal["nodejs", "python", "files"] | None = Field(
         default=None,
-        description="nodejs (crawl dependencies) or files (the folder as it is); "
-        "default nodejs when package.json exists, else files.",
+        description="nodejs or python (crawl the installed dependencies) or files (the folder "
+        "as it is); default nodejs when package.json exists, else python when pyproject.toml, "
+        "a requirements*.txt or installed *.dist-info folders do, else files.",
     )
     excludes: tuple[str, ...] = Field(
         default=(),
@@ -103,11 +110,32 @@ class Request(BaseModel):
         description="The Node.js major version the function runs on (20, or the runtime "
         "nodejs20.x): packages whose engines.node exclude it are warned of.",
     )
+    python_version: str | None = Field(
+        default=None,
+        description="The Python version the function runs on (3.12, or the runtime "
+        "python3.12): what its installed packages must have been built for (default: the "
+        "virtual environment's).",
+    )
+    site_packages: Path | None = Field(
+        default=None,
+        description="The folder of installed Python distributions: a pip or uv --target "
+        "folder, or a virtual environment's root (default: source_dir when it holds "
+        "*.dist-info folders, else .venv in package_dir or source_dir).",
+    )
     allowed_roots: tuple[Path, ...] | None = Field(
         default=None,
         description="Folders outside source_dir whose files may be pulled in through links "
         "(default: the nearest workspace or repository root).",
     )
+
+    def version_for(self, runtime: str) -> str | None:
+        """The language version the request gives for `runtime`, normalised: "20" for
+        nodejs's node_version, "3.12" for python's python_version."""
+        if runtime == "nodejs" and self.node_version is not None:
+            return str(node_major(self.node_version))
+        if runtime == "python" and self.python_version is not None:
+            return f"3.{python_minor(self.python_version)}"
+        return None
 
     @property
     def layer_link(self) -> tuple[str, str] | None:
@@ -156,6 +184,8 @@ class Request(BaseModel):
         "runtime",
         "node_modules_link",
         "node_version",
+        "python_version",
+        "site_packages",
         mode="before",
     )
     @classmethod
@@ -172,6 +202,17 @@ class Request(BaseModel):
             )
         return value
 
+    @field_validator("python_version")
+    @classmethod
+    def _python_minor(cls, value: str | None) -> str | None:
+        if value is not None and python_minor(value) is None:
+            low, high = PYTHON_MINORS[0], PYTHON_MINORS[-1]
+            raise ValueError(
+                f"must be a Python version Lambda runs, 3.{low} to 3.{high}, such as 3.12, or a "
+                "runtime such as python3.12"
+            )
+        return value
+
     @field_validator("node_modules_link")
     @classmethod
     def _absolute_link(cls, value: str | None) -> str | None:
@@ -181,7 +222,7 @@ class Request(BaseModel):
             raise ValueError("must be valid UTF-8 text")
         return value
 
-    @field_validator("source_dir", "output_dir", "output_path")
+    @field_validator("source_dir", "output_dir", "output_path", "package_dir", "site_packages")
     @classmethod
     def _valid_path(cls, value: Path | None) -> Path | None:
         if value is not None and "\0" in str(value):
@@ -204,6 +245,14 @@ def node_major(value: str) -> int | None:
     of these."""
     found = _NODE_MAJOR.match(value.strip())
     return int(found.group(1)) if found else None
+
+
+def python_minor(value: str) -> int | None:
+    """The minor version in python_version's "3.12" or "python3.12", when Lambda runs it; None
+    otherwise."""
+    found = _PYTHON_VERSION.match(value.strip())
+    minor = int(found.group(1)) if found else None
+    return minor if minor in PYTHON_MINORS else None
 
 
 def _encodable(text: str) -> bool:
@@ -239,7 +288,7 @@ _WORDS = {
     "compression_level": "must be a whole number from 0 to 9",
     "name": "must be letters, digits, '.', '_' or '-', not starting with '.' or '-', "
     "at most 128 characters",
-    "runtime": "must be nodejs or files",
+    "runtime": "must be nodejs, python or files",
     "symlinks": "must be preserve or dereference",
     "architecture": "must be x86_64 or arm64 (as aws_lambda_function.architectures spells them)",
 }

@@ -73,7 +73,8 @@ class Query(NamedTuple):
     layer: bool  # dependencies go into a layer zip
     dereference: bool  # the zips hold no links
     target: Target
-    version: str | None  # the language version the function runs on, as the request gave it
+    version: str | None  # the language version the function runs on ("20", "3.12"), if given
+    installed_dir: str = ""  # the folder of installed dependencies, when the request names it
 
     @property
     def packages_from(self) -> str:
@@ -119,8 +120,15 @@ class Runtime(Protocol):
 
     @property
     def default_excludes(self) -> tuple[tuple[str, str], ...]:
-        """Patterns left out of every function's own files, with the reason `plan` shows: the
-        package managers' settings and state."""
+        """Patterns left out of every function's own files, whatever its runtime, with the
+        reason `plan` shows: the package managers' settings (which may hold a token) and
+        state."""
+        ...
+
+    @property
+    def own_excludes(self) -> tuple[tuple[str, str], ...]:
+        """Patterns left out of the own files of this runtime's functions: what the language's
+        tools leave beside the code (caches compiled or written on the host)."""
         ...
 
     def declares(self, fs: ObservedFileSystem, folder: str) -> bool:
@@ -134,6 +142,12 @@ class Runtime(Protocol):
     def hidden_dependencies(self, fs: ObservedFileSystem, folder: str) -> str | None:
         """The manifest of `folder` when it has installed dependencies that a function below
         it without a manifest of its own would leave out; else None."""
+        ...
+
+    def skipped(self, fs: ObservedFileSystem, query: Query) -> frozenset[str]:
+        """Real paths inside the function's folder that the walk of its own files leaves to
+        the runtime: installed dependencies that `collect` ships, or leaves out, itself (a pip
+        --target folder that is the function's folder)."""
         ...
 
     def collect(

@@ -113,6 +113,7 @@ class Collector:
         rules: ExcludeRules,
         *,
         skip_dirs: frozenset[str] = frozenset(),
+        skip_quietly: frozenset[str] = frozenset(),
         skip_names: frozenset[str] = frozenset(),
         skip_root_names: frozenset[str] = frozenset(),
         primary: bool = True,
@@ -120,7 +121,9 @@ class Collector:
     ) -> None:
         """Walk the real folder `real` into the artifact at `arc`.
 
-        `skip_dirs` are real paths never descended (the output folder). Folders named one of
+        `skip_dirs` are real paths never descended (the output folder). `skip_quietly` are
+        real paths of anything never walked nor listed as left out (what a runtime ships, or
+        leaves out, itself). Folders named one of
         `skip_names` are skipped at any depth (installed dependencies among the function's own
         files, which the runtime crawls), those named one of `skip_root_names` only right
         under `real` (a package's own installed dependencies, crawled on their own).
@@ -137,6 +140,8 @@ class Collector:
             folder, folder_arc = stack.pop()
             for item in _scan(self.fs, folder):
                 name = item.name
+                if skip_quietly and item.path in skip_quietly:
+                    continue
                 item_arc = f"{folder_arc}/{name}" if folder_arc else name
                 # DirEntry answers is_symlink/is_dir from the directory listing (d_type), so only
                 # regular files cost a stat.

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from ..core.runtime import Runtime
 from .nodejs import NODEJS
+from .python import PYTHON
 
-# In the order detection tries them.
-RUNTIMES: tuple[Runtime, ...] = (NODEJS,)
+# In the order detection tries them: a folder with a package.json is a Node.js function even
+# when it holds a requirements.txt too.
+RUNTIMES: tuple[Runtime, ...] = (NODEJS, PYTHON)
 
 __all__ = ["RUNTIMES"]

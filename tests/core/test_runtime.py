@@ -35,6 +35,7 @@ class Toy:
     installed = "vendor"
     layer_prefix = "lib/"
     default_excludes = ((".toyrc", "package manager settings (may hold a token)"),)
+    own_excludes = (("*.toycache", "compiled on the host"),)
 
     def declares(self, fs: ObservedFileSystem, folder: str) -> bool:
         return fs.isfile(os.path.join(folder, self.manifest))
@@ -46,6 +47,9 @@ class Toy:
         if self.declares(fs, folder) and fs.isdir(os.path.join(folder, self.installed)):
             return os.path.join(folder, self.manifest)
         return None
+
+    def skipped(self, fs: ObservedFileSystem, query: Query) -> frozenset[str]:
+        return frozenset({os.path.join(query.source, "installed-by-hand")})
 
     def collect(
         self, collector: Collector, query: Query, rules: ExcludeRules, own_rules: ExcludeRules

@@ -48,6 +48,8 @@ class NodeRuntime:
         (".npm", "package manager state (npm's cache)"),
     )
 
+    own_excludes = ()
+
     def declares(self, fs: ObservedFileSystem, folder: str) -> bool:
         """A package.json."""
         return fs.isfile(os.path.join(folder, MANIFEST))
@@ -64,6 +66,10 @@ class NodeRuntime:
         if installed and manifest_object(fs, folder).get("dependencies"):
             return os.path.join(folder, MANIFEST)
         return None
+
+    def skipped(self, fs: ObservedFileSystem, query: Query) -> frozenset[str]:
+        """None: node_modules, the folder Node's packages are installed in, is skipped by name."""
+        return frozenset()
 
     def collect(
         self, collector: Collector, query: Query, rules: ExcludeRules, own_rules: ExcludeRules
