@@ -224,7 +224,7 @@ def dry_run(request: Request, cwd: Path | None = None) -> Outcome:
 
 def _unshipped(context: Context, layout: Layout) -> tuple[list[Group], list[Unshipped]]:
     """What was left out, grouped by reason and measured, and the dev-only packages."""
-    runtime = context.dependencies
+    runtime = context.chosen_runtime
     if runtime is None:
         return groups(layout.excluded, {}), []
     query = context.query()

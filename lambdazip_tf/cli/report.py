@@ -105,7 +105,7 @@ def plan_text(outcome: Outcome, *, files: bool = False) -> str:
     layout = outcome.layout
     found = _inventory(outcome)
     lines = [f"source:       {layout.context.source} (runtime {layout.context.runtime})"]
-    runtime = layout.context.dependencies
+    runtime = layout.context.chosen_runtime
     if layout.context.package_dir and runtime is not None:
         declared = os.path.join(layout.context.package_dir, runtime.manifest)
         lines.append(f"dependencies: {declared} (package_dir)")

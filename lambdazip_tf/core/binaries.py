@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-ARCHITECTURES = ("x86_64", "arm64")
 _ELF_MACHINE = {"x86_64": 62, "arm64": 183}
 _ELF_NAMES = {3: "x86 (32-bit)", 40: "ARM (32-bit)", 62: "x86_64", 183: "arm64", 22: "s390x"}
 # File names that may hold native code: Node.js addons and shared libraries (libx.so.1 too).

@@ -46,7 +46,7 @@ class Context:
         return self.package_dir or self.source
 
     @property
-    def dependencies(self) -> Runtime | None:
+    def chosen_runtime(self) -> Runtime | None:
         """The runtime whose dependencies ship; None for runtime files."""
         return next((r for r in self.runtimes if r.name == self.runtime), None)
 
@@ -66,7 +66,7 @@ class Context:
         """The default excludes of the function's own files, each with its reason: under
         runtime files, every runtime's installed dependencies too."""
         defaults = []
-        if self.dependencies is None:
+        if self.chosen_runtime is None:
             defaults += [
                 (r.installed, f"dependencies come from runtime {r.name}, not from files")
                 for r in self.runtimes
@@ -74,8 +74,8 @@ class Context:
         defaults += DEFAULT_EXCLUDES
         for runtime in self.runtimes:
             defaults += runtime.default_excludes
-        if self.dependencies is not None:
-            defaults += self.dependencies.own_excludes
+        if self.chosen_runtime is not None:
+            defaults += self.chosen_runtime.own_excludes
         return defaults
 
     def query(self) -> Query:

@@ -64,7 +64,7 @@ class Layout:
 def build_layout(context: Context, fs: ObservedFileSystem) -> Layout:
     """Select every entry of the function zip and, with `layer`, of the layer zip."""
     request = context.request
-    runtime = context.dependencies
+    runtime = context.chosen_runtime
     collector = Collector(
         fs, allowed_roots=context.allowed_roots, dereference=request.symlinks == "dereference"
     )
@@ -128,7 +128,7 @@ def _judged(
     each native file judged for the target (core/native.py); what was left out is recorded."""
     target = context.target
     selected = list(collector.entries.values())
-    runtime = context.dependencies
+    runtime = context.chosen_runtime
     # A runtime's convention for prebuilt binaries holds among anyone's files: under runtime
     # files, every runtime's.
     conventions = (runtime,) if runtime else context.runtimes

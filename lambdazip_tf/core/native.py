@@ -77,12 +77,19 @@ def judge(
     return Judged(keep, left_out, built)
 
 
+OWN_FILES = "the function's own files"
+
+
+def own_fix(target: Target) -> str:
+    """What fixes a native file no package ships."""
+    return f"build it on {target}, or leave it out with excludes"
+
+
 def own_refusal(target: Target) -> Refusal:
     """The refusal for native files among the function's own (runtime files)."""
 
     def refuse(entry: Entry, found: Binary, _: Alternatives | None) -> LambdazipError:
-        fix = f"build it on {target}, or leave it out with excludes"
-        return platform_error("the function's own files", entry, found, target, fix)
+        return platform_error(OWN_FILES, entry, found, target, own_fix(target))
 
     return refuse
 

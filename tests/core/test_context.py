@@ -27,9 +27,9 @@ def test_the_runtime_is_detected_from_the_folder_that_declares_dependencies(
     src = node_function(tmp_path / "fn")
     plain = write(tmp_path / "plain" / "index.js", "").parent
     assert _context(src).runtime == "nodejs"
-    assert _context(src).dependencies is RUNTIMES[0]
+    assert _context(src).chosen_runtime is RUNTIMES[0]
     assert _context(plain).runtime == "files"
-    assert _context(plain).dependencies is None
+    assert _context(plain).chosen_runtime is None
 
 
 def test_a_named_runtime_needs_its_manifest(tmp_path: Path) -> None:

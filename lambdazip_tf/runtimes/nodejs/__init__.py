@@ -90,15 +90,7 @@ class NodeRuntime:
         packages = crawl(scope, collector, rules, own_rules, gate)
         forced, warnings = add_prisma(collector, packages, rules)
         for left in gate.left_out:
-            collector.exclude(
-                Excluded(
-                    f"{INSTALLED}/{left.name}",
-                    left.reason,
-                    left.real,
-                    package=left.name,
-                    dependent=os.path.dirname(left.dependent),
-                )
-            )
+            collector.exclude(Excluded(f"{INSTALLED}/{left.name}", left.reason, left.real))
         if query.version is not None:
             warnings += engine_warnings(packages, int(query.version))
         return Dependencies(

@@ -28,7 +28,7 @@ from .platforms import described, platform_fields
 class Scope(NamedTuple):
     """What the crawl ships: plain values from the request."""
 
-    source: str  # the package folder whose package.json the crawl starts from
+    packages_from: str  # the package folder whose package.json the crawl starts from
     allowed_roots: Sequence[str]
     exclude_packages: Sequence[str]
     include_dev: bool
@@ -58,13 +58,13 @@ class _Crawl:
         self.rules = rules
         self.own_rules = own_rules
         self.gate = gate
-        self.slots = Slots(self.fs, scope.source, scope.keep)
+        self.slots = Slots(self.fs, scope.packages_from, scope.keep)
         self.instances: dict[str, str] = {}  # archive folder of a package's files -> real folder
         self.required_by: dict[str, tuple[str, str]] = {}  # package -> (dependent's arc, name)
         self.edges: list[Edge] = []
         self.excluded_names: set[str] = set()
         self.manifests: dict[str, dict[str, Any]] = {}
-        self.queue: deque[_Queued] = deque([_Queued("", scope.source, True)])
+        self.queue: deque[_Queued] = deque([_Queued("", scope.packages_from, True)])
 
     def manifest(self, real: str, *, required: bool) -> dict[str, Any]:
         found = self.manifests.get(real)
@@ -130,7 +130,7 @@ class _Crawl:
             if dep.optional:
                 return None
             message = not_installed(
-                self.fs, self.gate.lockfile, self.scope.source, dep.name, declared_in, dev
+                self.fs, self.gate.lockfile, self.scope.packages_from, dep.name, declared_in, dev
             )
             raise DependencyError(message, package=dep.name)
         if not any(is_within(found[1], root) for root in self.scope.allowed_roots):
@@ -207,7 +207,7 @@ def crawl(
     own_rules: ExcludeRules,
     gate: Gate,
 ) -> list[PackageInfo]:
-    """Add every production package of `scope.source` to `collector`; `gate` decides which
+    """Add every production package of `scope.packages_from` to `collector`; `gate` decides which
     platform packages ship for the target.
 
     `rules` filter what a package manager installed into node_modules; `own_rules` (the

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from ...core.binaries import Binary, Target
 from ...core.entries import Entry, Excluded, PackageInfo
-from ...core.native import platform_error
+from ...core.native import OWN_FILES, own_fix, platform_error
 from ...core.runtime import Alternatives, Native, Refusal
 from ...errors import LambdazipError
 from .lockfiles import Lockfile, install_command
@@ -60,11 +60,11 @@ def refusal(packages: Sequence[PackageInfo], lockfile: Lockfile, target: Target)
 
     def refuse(entry: Entry, found: Binary, alternatives: Alternatives | None) -> LambdazipError:
         owner = _owner(entry.arc, packages)
-        who = f"package {owner.name}@{owner.version}" if owner else "the function's own files"
+        who = f"package {owner.name}@{owner.version}" if owner else OWN_FILES
         if alternatives is not None:
             who, fix = alternatives.owner, alternatives.fix
         elif owner is None:
-            fix = f"build it on {target}, or leave it out with excludes"
+            fix = own_fix(target)
         elif "/build/" in entry.arc:  # compiled at install (node-gyp): only a rebuild there helps
             fix = f"install it on {target} (in a Linux container), where it is built for Lambda"
         else:

@@ -19,7 +19,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from ...core.binaries import Binary, Target
 from ...core.entries import Entry, Excluded, PackageInfo
 from ...core.filesystem import ObservedFileSystem
-from ...core.native import platform_error
+from ...core.native import OWN_FILES, own_fix, platform_error
 from ...core.paths import is_within
 from ...core.runtime import Alternatives, Dependencies, Native, Query, Refusal, Unshipped
 from ...core.selection import Collector, ExcludeRules
@@ -282,8 +282,8 @@ def _own_project(query: Query, declared: Declaration | None, dist: Distribution)
 def _refusal(owners: dict[str, PackageInfo], target: Target, fix: str) -> Refusal:
     def refuse(entry: Entry, found: Binary, alternatives: Alternatives | None) -> LambdazipError:
         owner = owners.get(entry.arc)
-        who = f"package {owner.name} {owner.version}" if owner else "the function's own files"
-        how = fix if owner else f"build it on {target}, or leave it out with excludes"
+        who = f"package {owner.name} {owner.version}" if owner else OWN_FILES
+        how = fix if owner else own_fix(target)
         return platform_error(who, entry, found, target, how, owner.name if owner else None)
 
     return refuse
