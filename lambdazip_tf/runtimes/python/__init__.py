@@ -268,7 +268,7 @@ def _own_project(query: Query, declared: Declaration | None, dist: Distribution)
     its own folder, or named so in its pyproject.toml): its requirements ship, its files are
     the function's own."""
     editable = dist.editable
-    if editable and any(is_within(editable, f) for f in (query.source, query.packages_from)):
+    if editable and os.path.normpath(editable) in (query.source, query.packages_from):
         return dist.name
     if (
         declared is not None

@@ -26,9 +26,19 @@ from ...errors import DependencyError
 
 # Written per installer and machine, never the same twice: left out of the zip. RECORD lists
 # the files with their hashes as installed (bytecode and scripts included), INSTALLER and
-# REQUESTED say who installed it and why, direct_url.json holds an absolute path.
+# REQUESTED say who installed it and why, direct_url.json holds an absolute path, and uv keeps
+# its cache's keys (times, commits) in uv_cache.json and uv_build.json.
 VOLATILE = frozenset(
-    {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json", "RECORD.jws", "RECORD.p7s"}
+    {
+        "RECORD",
+        "RECORD.jws",
+        "RECORD.p7s",
+        "INSTALLER",
+        "REQUESTED",
+        "direct_url.json",
+        "uv_cache.json",
+        "uv_build.json",
+    }
 )
 
 
