@@ -130,3 +130,4 @@ bench-choices: install
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache $(EXAMPLES)/*/.lambdazip
 	find $(EXAMPLES) benchmarks -name node_modules -prune -exec rm -rf {} +
+	rm -rf benchmarks/python-app/.venv

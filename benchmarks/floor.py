@@ -18,14 +18,20 @@ from lambdazip_tf.speed.pool import Packer
 
 
 def main(argv: list[str]) -> int:
-    """Pack every regular file under argv[0]; print how many bytes deflate made."""
+    """Pack every regular file at or under each of argv; print how many bytes deflate made."""
     files: list[Entry] = []
-    for dirpath, _, filenames in os.walk(argv[0]):
-        for name in filenames:
-            path = os.path.join(dirpath, name)
-            st = os.lstat(path)
-            if stat.S_ISREG(st.st_mode):
-                files.append(Entry(path, "file", 0o644, path, None, st.st_size))
+    for top in argv:
+        walked = (
+            [(os.path.dirname(top), [os.path.basename(top)])]
+            if os.path.isfile(top)
+            else [(dirpath, filenames) for dirpath, _, filenames in os.walk(top)]
+        )
+        for dirpath, filenames in walked:
+            for name in filenames:
+                path = os.path.join(dirpath, name)
+                st = os.lstat(path)
+                if stat.S_ISREG(st.st_mode):
+                    files.append(Entry(path, "file", 0o644, path, None, st.st_size))
     files.sort()
     with Packer(6) as packer:
         total = sum(len(packed.data) for _, packed in packer.pack(files))

@@ -1,11 +1,14 @@
 """`make bench`: cold build, no-op and one-file-change times, as ratios to `zip -q -r -y -X -6`.
 
-The tree is benchmarks/app: a realistic production dependency set installed with `npm ci --omit=dev`
-from its committed lockfile (about 24,000 files). Every figure is the median of several rounds, and
-zip is timed on the same tree in the same rounds, because the machine is noisy; only ratios are
-compared with the targets (docs/performance.md). The tool runs as Terraform runs it: the console
-script in external-program mode, a new process each time. Nothing is written into the repository
-except the app's node_modules.
+Two trees. benchmarks/app: a realistic Node.js production dependency set installed with
+`npm ci --omit=dev` from its committed lockfile (about 24,000 files). benchmarks/python-app: a
+Python function with pandas, numpy, pydantic, requests and boto3 installed into a virtual
+environment beside it (about 6,000 files); zip is given the same files, the handler and the
+environment's site-packages. Every figure is the median of several rounds, and zip is timed
+on the same tree in the same rounds, because the machine is noisy; only ratios are compared
+with the targets (docs/performance.md). The tool runs as Terraform runs it: the console
+script in external-program mode, a new process each time. Nothing is written into the
+repository except the trees' installed dependencies.
 
 Each round also times the floor of a cold build (benchmarks/floor.py): starting Python, walking the
 tree and the per-file work the design requires (read, sha256, crc32, deflate) on all
@@ -29,12 +32,24 @@ from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "benchmarks" / "app"
+PYTHON_APP = ROOT / "benchmarks" / "python-app"
 TARGETS = {"cold": 0.60, "noop": 0.05, "change": 0.12}
 SIZE_TARGET = 1.01
 RSS_TARGET_MB = 250
 
 
-def _install(app: Path) -> None:
+class Tree(NamedTuple):
+    """A function folder to benchmark: its handler (the file the change round edits), and the
+    paths zip is given (the files the tool ships)."""
+
+    name: str
+    folder: Path
+    handler: str
+    zipped: tuple[str, ...]
+    comment: bytes  # how the handler's language starts a comment line
+
+
+def _node_tree(app: Path) -> Tree:
     if not (app / "node_modules").is_dir():
         print(f"installing {app.name}'s node_modules (npm ci --omit=dev) ...", file=sys.stderr)
         subprocess.run(
@@ -42,6 +57,45 @@ def _install(app: Path) -> None:
             cwd=app,
             check=True,
         )
+    return Tree("nodejs", app, "index.js", (".",), b"//")
+
+
+def _python_tree(app: Path) -> Tree:
+    venv = app / ".venv"
+    base = Path(sys.base_prefix) / "bin" / f"python3.{sys.version_info[1]}"
+    if not (venv / "pyvenv.cfg").is_file():
+        print(
+            f"installing {app.name}'s .venv (pip install -r requirements.txt) ...", file=sys.stderr
+        )
+        subprocess.run([str(base), "-m", "venv", "--without-pip", str(venv)], check=True)
+        # This Python's pip installs into the new environment; no machine configuration read,
+        # no bytecode compiled (the tool leaves it out, and zip would take it).
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "--isolated",
+                "--python",
+                str(venv / "bin" / "python"),
+                "install",
+                "-q",
+                "--no-compile",
+                "--disable-pip-version-check",
+                "-r",
+                str(app / "requirements.txt"),
+            ],
+            check=True,
+            env={**os.environ, "PIP_CONFIG_FILE": "/dev/null"},
+        )
+    site = next((venv / "lib").glob("python3.*/site-packages"))
+    return Tree(
+        "python",
+        app,
+        "lambda_function.py",
+        ("lambda_function.py", "requirements.txt", str(site.relative_to(app))),
+        b"#",
+    )
 
 
 class Timed(NamedTuple):
@@ -78,27 +132,45 @@ def _timed(cmd: list[str], cwd: Path, stdin: str | None = None) -> Timed:
     return Timed(elapsed, cpu, usage.ru_maxrss // 1024, stdout)
 
 
-def _tree_stats(app: Path) -> tuple[int, int]:
+def _tree_stats(app: Path, paths: tuple[str, ...]) -> tuple[int, int]:
     files = size = 0
-    for dirpath, _, filenames in os.walk(app):
-        for name in filenames:
-            st = os.lstat(os.path.join(dirpath, name))
-            files += 1
-            size += st.st_size
+    for path in paths:
+        top = app / path
+        if top.is_file():
+            files, size = files + 1, size + top.stat().st_size
+            continue
+        for dirpath, _, filenames in os.walk(top):
+            for name in filenames:
+                st = os.lstat(os.path.join(dirpath, name))
+                files += 1
+                size += st.st_size
     return files, size
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark and print the table."""
+    """Run the benchmark on each tree and print its table."""
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
     parser.add_argument("--rounds", type=int, default=3, help="rounds (medians are reported)")
-    parser.add_argument("--app", type=Path, default=APP, help="the function folder to zip")
+    parser.add_argument(
+        "--tree", choices=("nodejs", "python", "all"), default="all", help="the trees to zip"
+    )
+    parser.add_argument("--app", type=Path, default=APP, help="the Node.js function folder")
     args = parser.parse_args(argv)
-    app: Path = args.app.resolve()
-    _install(app)
+    trees = []
+    if args.tree in ("nodejs", "all"):
+        trees.append(_node_tree(args.app.resolve()))
+    if args.tree in ("python", "all"):
+        trees.append(_python_tree(PYTHON_APP))
+    for tree in trees:
+        _bench(tree, args.rounds)
+    return 0
+
+
+def _bench(tree: Tree, rounds: int) -> None:
+    app = tree.folder
     exe = str(Path(sys.executable).with_name("lambdazip-tf"))
-    files, size = _tree_stats(app)
-    handler = app / "index.js"
+    files, size = _tree_stats(app, tree.zipped)
+    handler = app / tree.handler
     original = handler.read_bytes()
     times: dict[str, list[float]] = {
         "zip": [],
@@ -118,12 +190,14 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="lambdazip-bench-") as tmp:
         work = Path(tmp)
-        for round_ in range(args.rounds):
+        for round_ in range(rounds):
             zip_path = work / f"zip-{round_}.zip"
-            record("zip", _timed(["zip", "-q", "-r", "-y", "-X", "-6", str(zip_path), "."], app))
+            zipping = ["zip", "-q", "-r", "-y", "-X", "-6", str(zip_path), *tree.zipped]
+            record("zip", _timed(zipping, app))
             sizes["zip"] = zip_path.stat().st_size
             zip_path.unlink()
-            record("floor", _timed([sys.executable, "-m", "benchmarks.floor", str(app)], ROOT))
+            floor = [sys.executable, "-m", "benchmarks.floor", *(str(app / p) for p in tree.zipped)]
+            record("floor", _timed(floor, ROOT))
             out = work / f"out-{round_}"
             request = json.dumps({"source_dir": str(app), "output_dir": str(out)})
             cold = record("cold", _timed([exe], work, stdin=request))
@@ -132,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             noop = record("noop", _timed([exe], work, stdin=request))
             assert json.loads(noop.stdout) == json.loads(cold.stdout), "a no-op changed the result"
             try:
-                handler.write_bytes(original + f"\n// bench round {round_}\n".encode())
+                handler.write_bytes(original + tree.comment + f" bench round {round_}\n".encode())
                 change = record("change", _timed([exe], work, stdin=request))
                 assert (
                     json.loads(change.stdout)["content_hash"]
@@ -143,8 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(out)
     zip_median = statistics.median(times["zip"])
     print(
-        f"\ntree: {app} ({files:,} files, {size / 1e6:.1f} MB); "
-        f"{args.rounds} rounds, medians; {os.cpu_count()} cores"
+        f"\n{tree.name} tree: {app} ({files:,} files, {size / 1e6:.1f} MB); "
+        f"{rounds} rounds, medians; {os.cpu_count()} cores"
     )
     print(f"{'':28}{'seconds':>9}{'ratio to zip':>14}{'target':>10}")
     print(f"{'zip -q -r -y -X -6':28}{zip_median:9.2f}{1:14.3f}")
@@ -194,7 +268,6 @@ def main(argv: list[str] | None = None) -> int:
         "all rounds (s): "
         + "; ".join(f"{k} " + ", ".join(f"{t:.2f}" for t in v) for k, v in times.items())
     )
-    return 0
 
 
 if __name__ == "__main__":
