@@ -31,7 +31,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test,lint]'
 	$(BYTECODE)
-	touch $@ $(VENV)/.installed
+	touch $@ $(VENV)/.installed $(VENV)/.installed-examples
+
+# uv for the Python examples (the test extras have it too).
+$(VENV)/.installed-examples: pyproject.toml | $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[examples]'
+	touch $@
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
@@ -73,7 +78,9 @@ EXAMPLE_INSTALLS := $(EXAMPLES)/commonjs/src/node_modules/.package-lock.json \
 	$(EXAMPLES)/esm-layer/src/node_modules/.package-lock.json \
 	$(EXAMPLES)/monorepo/node_modules/.package-lock.json \
 	$(EXAMPLES)/pnpm/src/node_modules/.modules.yaml \
-	$(EXAMPLES)/typescript/node_modules/.package-lock.json
+	$(EXAMPLES)/typescript/node_modules/.package-lock.json \
+	$(EXAMPLES)/python/package/.installed \
+	$(EXAMPLES)/pip-target/.installed
 
 $(EXAMPLES)/commonjs/src/node_modules/.package-lock.json: $(EXAMPLES)/commonjs/src/package-lock.json
 	cd $(EXAMPLES)/commonjs/src && $(NPM_CI)
@@ -86,6 +93,26 @@ $(EXAMPLES)/typescript/node_modules/.package-lock.json: $(EXAMPLES)/typescript/p
 $(EXAMPLES)/pnpm/src/node_modules/.modules.yaml: $(EXAMPLES)/pnpm/src/pnpm-lock.yaml | $(PNPM)
 	cd $(EXAMPLES)/pnpm/src && ../../../$(PNPM) install --prod --frozen-lockfile --reporter=silent
 
+# The Python examples' packages, installed for Lambda's platform from any machine: uv's
+# --python-platform for the uv project (arm64), pip's --platform into the pip example's function
+# folder (x86_64). Neither reads this machine's configuration: PyPI only, the system's CAs.
+UV_CLEAN := env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt UV_NO_CONFIG=1 \
+	UV_PYTHON_DOWNLOADS=never
+$(EXAMPLES)/python/package/.installed: $(EXAMPLES)/python/pyproject.toml | $(VENV)/.installed-examples
+	mkdir -p $(EXAMPLES)/python/package
+	cd $(EXAMPLES)/python && $(UV_CLEAN) ../../$(BIN)/uv export --quiet --python ../../$(BIN)/python \
+		--no-dev --no-emit-project --no-hashes -o package/requirements.txt
+	cd $(EXAMPLES)/python && $(UV_CLEAN) ../../$(BIN)/uv pip install --quiet \
+		--python-platform aarch64-manylinux_2_34 --python-version 3.12 --target package \
+		-r package/requirements.txt
+	touch $@
+$(EXAMPLES)/pip-target/.installed: $(EXAMPLES)/pip-target/function/requirements.txt | $(BIN)/python
+	$(PIP_ISOLATED) $(BIN)/python -m pip --isolated install -q --disable-pip-version-check \
+		--platform manylinux2014_x86_64 --only-binary=:all: --implementation cp \
+		--python-version 3.12 --target $(EXAMPLES)/pip-target/function \
+		-r $(EXAMPLES)/pip-target/function/requirements.txt
+	touch $@
+
 examples: $(EXAMPLE_INSTALLS)
 
 demo: install examples
@@ -97,6 +124,13 @@ demo: install examples
 	@echo "== examples/typescript: dist/ with the project root's dependencies (package_dir), for arm64"
 	$(RUN) build --name typescript --source-dir $(EXAMPLES)/typescript/dist --package-dir $(EXAMPLES)/typescript \
 		--architecture arm64 --output-dir $(EXAMPLES)/typescript/.lambdazip
+	@echo "== examples/python: a uv project's packages, installed for arm64 (site_packages)"
+	$(RUN) build --name orders --source-dir $(EXAMPLES)/python/orders --package-dir $(EXAMPLES)/python \
+		--site-packages $(EXAMPLES)/python/package --python-version 3.12 --architecture arm64 \
+		--output-dir $(EXAMPLES)/python/.lambdazip
+	@echo "== examples/pip-target: pip install --target . beside the handler, for python3.12"
+	$(RUN) build --name pip-target --source-dir $(EXAMPLES)/pip-target/function --python-version 3.12 \
+		--output-dir $(EXAMPLES)/pip-target/.lambdazip
 
 plan: install examples
 	$(RUN) plan --name commonjs --exclude '*.md' --source-dir $(EXAMPLES)/commonjs/src --output-dir $(EXAMPLES)/commonjs/.lambdazip
@@ -106,6 +140,11 @@ plan: install examples
 	$(RUN) plan --source-dir $(EXAMPLES)/monorepo/functions/api --output-dir $(EXAMPLES)/monorepo/.lambdazip
 	$(RUN) plan --name typescript --source-dir $(EXAMPLES)/typescript/dist --package-dir $(EXAMPLES)/typescript \
 		--architecture arm64 --output-dir $(EXAMPLES)/typescript/.lambdazip
+	$(RUN) plan --name orders --source-dir $(EXAMPLES)/python/orders --package-dir $(EXAMPLES)/python \
+		--site-packages $(EXAMPLES)/python/package --python-version 3.12 --architecture arm64 \
+		--output-dir $(EXAMPLES)/python/.lambdazip
+	$(RUN) plan --name pip-target --source-dir $(EXAMPLES)/pip-target/function --python-version 3.12 \
+		--output-dir $(EXAMPLES)/pip-target/.lambdazip
 
 # ruff, mypy strict, and the layer contracts of pyproject.toml (import-linter).
 lint: install-test
@@ -130,4 +169,6 @@ bench-choices: install
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache $(EXAMPLES)/*/.lambdazip
 	find $(EXAMPLES) benchmarks -name node_modules -prune -exec rm -rf {} +
-	rm -rf benchmarks/python-app/.venv
+	rm -rf benchmarks/python-app/.venv $(EXAMPLES)/python/package $(EXAMPLES)/python/uv.lock \
+		$(EXAMPLES)/pip-target/.installed
+	cd $(EXAMPLES)/pip-target/function && git clean -fdXq .

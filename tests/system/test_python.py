@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import assert_one_line_error, external, manifest, run_ok, unzip, write
+from helpers import EXAMPLES, assert_one_line_error, external, manifest, run_ok, unzip, write
 from python_oracle import interpreter, invoke
 
 pytestmark = pytest.mark.slow
@@ -312,3 +313,88 @@ def test_a_uv_workspace_member_ships_as_its_code(tmp_path: Path, run_cli: Any) -
     assert {"lib_a/__init__.py", "lib_a-0.1.0.dist-info/METADATA", "six.py"} <= files
     assert not any(f.endswith(".pth") or "uv_cache" in f for f in files)
     assert loaded(run.json(), tmp_path, "handler.handler", 12) is True
+
+
+def test_the_examples_install_as_the_makefile_does_build_and_load(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    """examples/python (a uv project installed for arm64 from this x86_64 machine) and
+    examples/pip-target (pip install --target beside the handler), installed as `make examples`
+    does."""
+    project = tmp_path / "python"
+    shutil.copytree(
+        EXAMPLES / "python", project, ignore=shutil.ignore_patterns(".*", "package", "uv.lock")
+    )
+    (project / "package").mkdir()
+    run_ok(
+        [
+            UV,
+            "export",
+            "--quiet",
+            "--python",
+            sys.executable,
+            "--no-dev",
+            "--no-emit-project",
+            "--no-hashes",
+            "-o",
+            "package/requirements.txt",
+        ],
+        cwd=project,
+        env=CLEAN,
+    )
+    run_ok(
+        [
+            UV,
+            "pip",
+            "install",
+            "--quiet",
+            "--python-platform",
+            "aarch64-manylinux_2_34",
+            "--python-version",
+            "3.12",
+            "--target",
+            "package",
+            "-r",
+            "package/requirements.txt",
+        ],
+        cwd=project,
+        env=CLEAN,
+    )
+    request = {
+        "source_dir": str(project / "orders"),
+        "package_dir": str(project),
+        "site_packages": str(project / "package"),
+        "python_version": "3.12",
+    }
+    run = external(run_cli, {**request, "architecture": "arm64"})
+    assert run.code == 0, run.stderr
+    files = set(manifest(run.json()["output_path"]))
+    assert "pydantic_core/_pydantic_core.cpython-312-aarch64-linux-gnu.so" in files
+    assert not any(f.startswith(("pytest", "bin/")) for f in files)
+    assert_one_line_error(
+        external(run_cli, {**request, "architecture": "x86_64"}),
+        "package pydantic_core 2.23.4 is a wheel for manylinux_2_17_aarch64",
+        "--python-platform x86_64-manylinux_2_34",
+    )
+
+    function = tmp_path / "pip-target" / "function"
+    shutil.copytree(
+        EXAMPLES / "pip-target" / "function", function, ignore=shutil.ignore_patterns(".*")
+    )
+    pip_target(
+        12,
+        function,
+        "--platform",
+        "manylinux2014_x86_64",
+        "--only-binary=:all:",
+        "--implementation",
+        "cp",
+        "--python-version",
+        "3.12",
+        "-r",
+        str(function / "requirements.txt"),
+    )
+    run = external(run_cli, {"source_dir": str(function), "python_version": "3.12"})
+    assert run.code == 0, run.stderr
+    answer = loaded(run.json(), tmp_path, "lambda_function.lambda_handler", 12)
+    assert answer == {"requests": "2.32.3", "status": "ok"}

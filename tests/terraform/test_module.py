@@ -101,7 +101,8 @@ def test_module_readme_tables_are_current() -> None:
 
 
 @pytest.mark.parametrize(
-    "example", ["commonjs", "esm-layer", "pnpm", "monorepo", "typescript", "no-aws"]
+    "example",
+    ["commonjs", "esm-layer", "pnpm", "monorepo", "typescript", "python", "pip-target", "no-aws"],
 )
 def test_examples_parse_and_use_only_declared_variables(example: str) -> None:
     path = EXAMPLES / example / "main.tf"

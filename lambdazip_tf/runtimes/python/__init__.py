@@ -136,7 +136,8 @@ class PythonRuntime:
             )
         target = query.target
         if minor is not None:
-            check_platform(reached, minor, target, platform_fix(tools, declared, minor, target))
+            fix = platform_fix(tools, declared, environment, minor, target)
+            check_platform(reached, minor, target, fix)
         shipped = ship(collector, reached, query, environment, rules, own_rules)
         packages = [info for info, _ in shipped]
         owned = frozenset(arc for _, arcs in shipped for arc in arcs)
@@ -148,7 +149,7 @@ class PythonRuntime:
             if info.platform
         ]
         owners = {arc: info for info, arcs in shipped for arc in arcs}
-        fix = platform_fix(tools, declared, minor or 12, target)
+        fix = platform_fix(tools, declared, environment, minor or 12, target)
         return Dependencies(
             packages, owned, [], warnings, {}, native, _refusal(owners, target, fix)
         )

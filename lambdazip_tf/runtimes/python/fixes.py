@@ -51,17 +51,22 @@ def install_fix(tools: Tooling, declaration: Declaration | None, environment: En
 
 
 def platform_fix(
-    tools: Tooling, declaration: Declaration | None, minor: int, target: Target
+    tools: Tooling,
+    declaration: Declaration | None,
+    environment: Environment,
+    minor: int,
+    target: Target,
 ) -> str:
     """What installs packages Lambda can load, from any machine: wheels for the runtime's
-    platform into a folder that site_packages then names."""
-    folder = os.path.join(tools.folder, "package")
+    platform into a --target folder that site_packages names (the one it names already)."""
+    named = bool(environment.site) and not environment.root
+    folder = environment.site if named else os.path.join(tools.folder, "package")
+    then = "" if named else f', and set site_packages = "{folder}"'
     if tools.manager == "uv":
         return (
             "run `uv export --frozen --no-dev --no-emit-project -o requirements.txt` and "
             f"`uv pip install --python-platform {uv_platform(minor, target)} --python-version "
-            f"3.{minor} --target {folder} -r requirements.txt` in {tools.folder}, and set "
-            f'site_packages = "{folder}"'
+            f"3.{minor} --target {folder} -r requirements.txt` in {tools.folder}{then}"
         )
     platforms = " ".join(f"--platform {p}" for p in pip_platforms(minor, target))
     source = (
@@ -74,10 +79,11 @@ def platform_fix(
         if tools.manager == "poetry"
         else "run "
     )
+    # pip leaves what a --target folder holds already in place unless told to replace it.
+    upgrade = " --upgrade" if named else ""
     return (
         f"{export}`pip install {platforms} --only-binary=:all: --implementation cp "
-        f"--python-version 3.{minor} --target {folder} {source}` in {tools.folder}, and set "
-        f'site_packages = "{folder}"'
+        f"--python-version 3.{minor}{upgrade} --target {folder} {source}` in {tools.folder}{then}"
     )
 
 
