@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from helpers import ROOT, lambdazip_exe, sha256_file, write
+from python_dists import dist
 from terraform_harness import Terraform, TfRun
 
 pytestmark = pytest.mark.slow
@@ -432,3 +433,43 @@ def test_the_example_without_aws_applies_and_shows_terraforms_own_hash(
     assert shown["files"] > 0 and shown["size"] > 0
     assert (work / str(shown["path"])).is_file()
     assert terraform(work, "plan", "-detailed-exitcode", "-var", program).code == 0
+
+
+def test_a_python_function_through_the_module_settles_and_its_saved_plan_applies(
+    terraform: Terraform, tmp_path: Path
+) -> None:
+    """site_packages and python_version as module variables, relative to the root module; the
+    layer under python/; a saved plan applied where the zips were never built."""
+    work = tmp_path / "root"
+    src = work / "src"
+    write(src / "app.py", "import dep\ndef handler(event, context):\n    return dep.NAME\n")
+    write(src / "requirements.txt", "dep\n")
+    dist(work / "package", "dep", requires=["inner"])
+    dist(work / "package", "inner")
+    dist(work / "package", "pytest")  # installed, not required: not shipped
+    root_module(
+        work,
+        {
+            "fn": '  source_dir = "src"\n  site_packages = "package"\n'
+            '  python_version = "python3.12"\n  layer = true'
+        },
+    )
+    (work / "main.tf").write_text(
+        (work / "main.tf").read_text()
+        + 'output "layer" {\n  value = module.fn.layer_output_path\n}\n'
+    )
+    ok(terraform(work, "init"))
+    ok(terraform(work, "apply", "-auto-approve"))
+    out = outputs(terraform, work)
+    with zipfile.ZipFile(work / str(out["fn"]["path"])) as zf:
+        assert sorted(zf.namelist()) == ["app.py", "requirements.txt"]
+    with zipfile.ZipFile(work / str(out["layer"])) as zf:
+        names = set(zf.namelist())
+    assert {"python/dep/__init__.py", "python/inner/__init__.py"} <= names
+    assert not any("pytest" in n or n.endswith("/RECORD") for n in names)
+    assert terraform(work, "plan", "-detailed-exitcode").code == 0
+    write(work / "package" / "inner" / "__init__.py", "NAME = 'inner, upgraded'\n")
+    ok(terraform(work, "plan", "-out=saved.tfplan"))
+    shutil.rmtree(work / ".lambdazip")  # the runner that applies never built
+    ok(terraform(work, "apply", "saved.tfplan"))
+    assert terraform(work, "plan", "-detailed-exitcode").code == 0
