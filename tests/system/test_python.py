@@ -398,3 +398,56 @@ def test_the_examples_install_as_the_makefile_does_build_and_load(
     assert run.code == 0, run.stderr
     answer = loaded(run.json(), tmp_path, "lambda_function.lambda_handler", 12)
     assert answer == {"requests": "2.32.3", "status": "ok"}
+
+
+def test_a_namespace_package_ships_as_its_shipped_owners_files(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    """jaraco/ is owned by every jaraco.* distribution (PEP 420): only the declared one's
+    files ship under it, though the other is installed beside it."""
+    src = tmp_path / "fn"
+    write(src / "app.py", "import jaraco.classes\ndef handler(e, c):\n    return __name__\n")
+    write(src / "requirements.txt", "jaraco.classes==3.4.0\n")
+    pip_target(12, src, "-r", str(src / "requirements.txt"), "jaraco.context==6.0.1")
+    run = external(run_cli, {"source_dir": str(src), "python_version": "3.12"})
+    assert run.code == 0, run.stderr
+    files = set(manifest(run.json()["output_path"]))
+    assert "jaraco/classes/properties.py" in files
+    assert "jaraco.classes-3.4.0.dist-info/METADATA" in files
+    assert not any(f.startswith("jaraco/context") or "jaraco.context" in f for f in files)
+    assert loaded(run.json(), tmp_path, "app.handler", 12) == "app"
+
+
+def test_links_into_uvs_cache_ship_as_the_files(tmp_path: Path, run_cli: Any) -> None:
+    """`uv pip install --link-mode symlink` leaves absolute links into uv's cache: the zip holds
+    the files they lead to, as a copy install would give."""
+    zips = []
+    for mode in ("symlink", "copy"):
+        src = tmp_path / mode / "fn"
+        write(src / "app.py", "import six\n")
+        site = tmp_path / mode / "site"
+        run_ok(
+            [
+                UV,
+                "pip",
+                "install",
+                "--quiet",
+                "--python",
+                python(12),
+                "--link-mode",
+                mode,
+                "--target",
+                str(site),
+                "six==1.16.0",
+            ],
+            cwd=tmp_path,
+            env=CLEAN,
+        )
+        assert (site / "six.py").is_symlink() is (mode == "symlink")
+        run = external(
+            run_cli, {"source_dir": str(src), "site_packages": str(site), "python_version": "3.12"}
+        )
+        assert run.code == 0, run.stderr
+        zips.append(run.json())
+    assert zips[0]["output_base64sha256"] == zips[1]["output_base64sha256"]
+    assert zips[0]["symlink_count"] == "0"

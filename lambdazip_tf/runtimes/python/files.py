@@ -82,6 +82,10 @@ def ship(
             if why:
                 collector.exclude(Excluded(path, why, real))
                 continue
+            if os.path.islink(real):
+                # uv's --link-mode symlink: an absolute link into its cache. The file ships,
+                # read from where the link leads (the zip's files are never read through a link).
+                real = collector.fs.realpath(real)
             st = _stat(collector, real, path, dist)
             collector.add_file(path, real, st)
             arcs.append(path)
