@@ -40,8 +40,9 @@ _LIST_FLAGS = {
 _BOOL_KEYS = ("include_dev_dependencies", "layer")
 
 _DESCRIPTION = """\
-Build a deterministic, symlink-preserving AWS Lambda zip of a Node.js function with exactly its
-production node_modules, and report its path and base64 sha256 (source_code_hash).
+Build a deterministic, symlink-preserving AWS Lambda zip of a Node.js or Python function with
+exactly its production dependencies (what npm, pnpm, Yarn, pip, uv or Poetry installed), and
+report its path and base64 sha256 (source_code_hash).
 
 With no arguments, read one JSON request object on stdin and print one JSON object of strings on
 stdout: the protocol of Terraform's external data source."""
