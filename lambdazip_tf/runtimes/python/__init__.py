@@ -25,7 +25,7 @@ from ...core.runtime import Alternatives, Dependencies, Native, Query, Refusal, 
 from ...core.selection import Collector, ExcludeRules
 from ...errors import DependencyError, LambdazipError
 from .crawl import Crawled, crawl, lambda_environment
-from .declared import PYPROJECT, Declaration, declaration, declares, read_toml, requirements_files
+from .declared import PYPROJECT, Declaration, declaration, declares, read_toml
 from .distributions import Distribution, installed
 from .environment import VENV, Environment, find_environment, has_distributions
 from .files import check_platform, ship
@@ -79,13 +79,14 @@ class PythonRuntime:
         return isinstance(tool, dict) and "workspace" in (tool.get("uv") or {})
 
     def hidden_dependencies(self, fs: ObservedFileSystem, folder: str) -> str | None:
-        """A declaration with a .venv beside it."""
+        """A declaration of dependencies with a .venv beside it."""
         if not fs.isdir(os.path.join(folder, VENV)):
             return None
-        if fs.isfile(os.path.join(folder, PYPROJECT)):
-            return os.path.join(folder, PYPROJECT)
-        found = requirements_files(fs, folder)
-        return os.path.join(folder, found[0]) if found else None
+        try:
+            found = declaration(fs, folder)
+        except DependencyError:
+            return None  # the crawl names a broken declaration it needs
+        return found.path if found is not None and found.requirements else None
 
     def _find(self, fs: ObservedFileSystem, query: Query) -> _Found:
         known = self._found.setdefault(fs, {})

@@ -264,3 +264,30 @@ def test_python_keys_are_checked(
         write(src / "package.json", '{"name": "fn"}')
     run = external(run_cli, {"source_dir": str(src), **request_}, cwd=tmp_path)
     assert_one_line_error(run, needle)
+
+
+def test_a_src_layout_without_package_dir_is_refused_rather_than_zipped_without_its_packages(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    root = tmp_path / "project"
+    write(root / ".git" / "HEAD", "ref: refs/heads/main\n")
+    pyproject(root, "six")
+    dist(venv(root / ".venv"), "six")
+    src = _handler(root / "src")
+    assert_one_line_error(
+        external(run_cli, {"source_dir": str(src)}),
+        f"source_dir {src} has no pyproject.toml, but {root / 'pyproject.toml'} above it has "
+        "installed dependencies",
+        f'set package_dir = "{root}"',
+    )
+    files = set(manifest(build_ok(run_cli, src, package_dir=str(root))["output_path"]))
+    assert files == {
+        "handler.py",
+        "six/",
+        "six/__init__.py",
+        "six-1.0.dist-info/",
+        "six-1.0.dist-info/METADATA",
+        "six-1.0.dist-info/WHEEL",
+    }
+    pyproject(root)  # declares nothing: a folder of scripts below it is just files
+    assert build_ok(run_cli, src)["file_count"] == "1"
