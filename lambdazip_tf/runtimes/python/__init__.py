@@ -180,25 +180,51 @@ class PythonRuntime:
 
 
 def _installed_paths(fs: ObservedFileSystem, site: str, dists: Iterable[Distribution]) -> set[str]:
-    """Every path the distributions installed in the --target folder `site`: each top-level
-    folder or module their RECORDs list, their dist-info, and the scripts pip and uv put in its
-    bin/ (pip records them as ../../bin/NAME, uv as bin/NAME); bin/ itself when that is all it
-    holds, and the lock file uv leaves."""
+    """What the distributions installed in the --target folder `site`, which is the function's
+    folder too: their dist-info, every file their RECORDs list (pip records the scripts,
+    headers and data it moves into the folder as ../../bin/x, ../../include/...), and uv's
+    lock file. A folder holding nothing else is left out whole; in a folder the function's own
+    files share (a namespace such as acme/), only the installed files."""
     found = {os.path.join(site, ".lock")}
-    bin_folder = os.path.join(site, "bin")
+    listed: set[str] = set()
+    tops: set[str] = set()
     for dist in dists:
         found.add(dist.path)
         for path, _ in dist.record:
             parts = path.split("/")
-            if parts[:3] == ["..", "..", "bin"] and len(parts) == 4:
-                found.add(os.path.join(bin_folder, parts[3]))
-            elif parts[0] == "bin":
-                found.add(os.path.join(site, path))
-            elif parts[0] not in ("..", "."):
-                found.add(os.path.join(site, parts[0]))
-    if fs.isdir(bin_folder) and all(e.path in found for e in fs.scandir(bin_folder)):
-        found.add(bin_folder)
+            if parts[:2] == ["..", ".."] and len(parts) > 2:
+                parts = parts[2:]
+            elif parts[0] in ("..", "."):
+                continue
+            listed.add(os.path.join(site, *parts))
+            tops.add(parts[0])
+    for top in sorted(tops):
+        real = os.path.join(site, top)
+        if real in listed:
+            found.add(real)
+        elif fs.isdir(real):
+            whole, inside = _owned(fs, real, listed)
+            found |= {real} if whole else inside
     return found
+
+
+def _owned(fs: ObservedFileSystem, folder: str, listed: set[str]) -> tuple[bool, set[str]]:
+    """Whether everything under `folder` was installed (bytecode beside it included), and
+    what was, when not everything was."""
+    whole, inside = True, set()
+    for entry in fs.scandir(folder):
+        if entry.is_dir(follow_symlinks=False):
+            below, under = _owned(fs, entry.path, listed)
+            if below or entry.name == "__pycache__":
+                inside.add(entry.path)
+            else:
+                whole = False
+                inside |= under
+        elif entry.path in listed:
+            inside.add(entry.path)
+        else:
+            whole = False
+    return whole, inside
 
 
 def _minor(
@@ -258,7 +284,8 @@ def _crawled(
             )
     exclude = () if query.exclude_packages is None else query.exclude_packages
     markers = lambda_environment(minor if minor is not None else 12, query.target)
-    return crawl(requirements, origin, found.installed, markers, exclude, missing)
+    optional = declared.optional if declared is not None else frozenset()
+    return crawl(requirements, origin, found.installed, markers, exclude, missing, optional)
 
 
 def _everything(dist: Distribution) -> Requirement:

@@ -80,9 +80,11 @@ def crawl(
     environment: Mapping[str, str],
     exclude: Sequence[str],
     missing: str,
+    optional: frozenset[str] = frozenset(),
 ) -> Crawled:
     """Every distribution the declared requirements need on Lambda. `origin` is the declaring
-    file (or folder); `missing` is what installs a missing one."""
+    file (or folder); `missing` is what installs a missing one; a declared name in `optional`
+    may be missing."""
     label = os.path.basename(origin.rstrip("/")) or origin
     queue: deque[tuple[Requirement, tuple[str, ...], set[str], str]] = deque(
         (req, (label,), set(), "") for req in declared
@@ -100,6 +102,8 @@ def crawl(
             left_out.setdefault(name, LeftOut(name, glob, dependent))
             continue
         found = installed.get(name)
+        if found is None and not dependent and name in optional:
+            continue
         if found is None:
             by = f"{dependent} ({' > '.join(chain)})" if dependent else origin
             raise DependencyError(

@@ -20,8 +20,11 @@ from ...errors import DependencyError
 
 PYPROJECT = "pyproject.toml"
 REQUIREMENTS = "requirements.txt"
-# Requirements files for something other than production, never taken as the declaration.
-_NOT_PRODUCTION = re.compile(r"dev|test|lint|doc|ci|type|build", re.IGNORECASE)
+# Requirements files for something other than production, never taken as the declaration
+# (requirements-dev.txt, requirements_test.txt, requirements.docs.txt).
+_NOT_PRODUCTION = re.compile(
+    r"[-_.](dev|develop|test|tests|testing|lint|docs?|ci|typing|build)([-_.]|$)", re.IGNORECASE
+)
 
 
 class Declaration(NamedTuple):
@@ -30,6 +33,9 @@ class Declaration(NamedTuple):
     path: str  # the pyproject.toml or requirements file
     requirements: list[Requirement]
     project: str  # the project's own name ("" when the file names none)
+    # Names that may be missing: Poetry's dependencies for a Python or platform it says in its
+    # own words, which only the installer could judge.
+    optional: frozenset[str] = frozenset()
 
     @property
     def label(self) -> str:
@@ -49,7 +55,9 @@ def requirements_files(fs: ObservedFileSystem, folder: str) -> list[str]:
     found = [
         n
         for n in names
-        if n.startswith("requirements") and n.endswith(".txt") and not _NOT_PRODUCTION.search(n)
+        if n.startswith("requirements")
+        and n.endswith(".txt")
+        and not _NOT_PRODUCTION.search(n.removesuffix(".txt"))
     ]
     return found if len(found) == 1 else []
 
@@ -60,17 +68,18 @@ def declares(fs: ObservedFileSystem, folder: str) -> bool:
 
 
 def declaration(fs: ObservedFileSystem, folder: str) -> Declaration | None:
-    """The folder's declaration: pyproject.toml's dependencies when it declares them (PEP 621
-    or Poetry), else its requirements file; None when it has neither."""
+    """The folder's declaration: pyproject.toml's dependencies when it declares some (PEP 621
+    or Poetry), else its requirements file (beside a pyproject.toml that only names the
+    project), else the pyproject.toml's empty list; None when it has neither."""
     pyproject = os.path.join(folder, PYPROJECT)
-    if fs.isfile(pyproject):
-        found = _pyproject(fs, pyproject)
-        if found is not None:
-            return found
+    found = _pyproject(fs, pyproject) if fs.isfile(pyproject) else None
+    if found is not None and found.requirements:
+        return found
     for name in requirements_files(fs, folder):
         path = os.path.join(folder, name)
-        return Declaration(path, list(_requirements(fs, path, ())), "")
-    return None
+        listed = list(_requirements(fs, path, ()))
+        return Declaration(path, listed, found.project if found is not None else "")
+    return found
 
 
 def read_toml(fs: ObservedFileSystem, path: str) -> dict[str, Any]:
@@ -95,18 +104,32 @@ def _pyproject(fs: ObservedFileSystem, path: str) -> Declaration | None:
     poetry = data.get("tool", {}).get("poetry", {}) if isinstance(data.get("tool"), dict) else {}
     table = poetry.get("dependencies") if isinstance(poetry, dict) else None
     if isinstance(table, dict):
-        # Poetry's own table: "python" is the interpreter, and optional ones are extras'.
-        names = [
-            n
-            for n, spec in table.items()
-            if n != "python" and not (isinstance(spec, dict) and spec.get("optional"))
-        ]
-        return Declaration(
-            path, [_requirement(n, path) for n in names], name or str(poetry.get("name") or "")
-        )
+        return _poetry(table, path, name or str(poetry.get("name") or ""))
     if isinstance(project, dict) and "dependencies" in (project.get("dynamic") or []):
         return None  # declared elsewhere (a requirements file, through the build backend)
     return Declaration(path, [], name) if isinstance(project, dict) else None
+
+
+def _poetry(table: dict[str, Any], path: str, name: str) -> Declaration:
+    """Poetry's own table: "python" is the interpreter, optional ones are extras', a table's
+    `extras` and `markers` are kept; one limited to a `python` or `platform` in Poetry's words
+    may be missing, since only Poetry's installer judges those."""
+    requirements, optional = [], set()
+    for dep, spec in table.items():
+        if dep == "python":
+            continue
+        for one in spec if isinstance(spec, list) else [spec]:  # several constraints: any
+            if isinstance(one, dict) and one.get("optional"):
+                continue
+            extras = one.get("extras") if isinstance(one, dict) else None
+            markers = one.get("markers") if isinstance(one, dict) else None
+            text = dep + (f"[{','.join(extras)}]" if isinstance(extras, list) and extras else "")
+            if isinstance(markers, str) and markers:
+                text += f"; {markers}"
+            requirements.append(_requirement(text, path))
+            if isinstance(one, dict) and ("python" in one or "platform" in one):
+                optional.add(str(canonicalize_name(dep)))
+    return Declaration(path, requirements, name, frozenset(optional))
 
 
 def _requirement(text: str, where: str) -> Requirement:
@@ -181,7 +204,10 @@ def _logical_lines(text: str) -> Iterator[str]:
 def _local(fs: ObservedFileSystem, spec: str, folder: str, where: str) -> Requirement:
     """A requirement given as a path or URL: named by its wheel's or sdist's file name, or by
     the project folder's pyproject.toml."""
-    target = spec.split("#", 1)[0].removeprefix("file://")
+    target = spec.split("#", 1)[0].strip().strip("'\"").removeprefix("file://")
+    extras = re.search(r"\[([^\]]*)\]$", target)
+    if extras:  # ../lib[aws]: the project at ../lib, with an extra
+        target = target[: extras.start()]
     base = os.path.basename(target.rstrip("/"))
     try:
         if base.endswith(".whl"):
@@ -195,7 +221,8 @@ def _local(fs: ObservedFileSystem, spec: str, folder: str, where: str) -> Requir
     if fs.isfile(pyproject):
         project = read_toml(fs, pyproject).get("project")
         if isinstance(project, dict) and project.get("name"):
-            return Requirement(str(canonicalize_name(str(project["name"]))))
+            named = str(canonicalize_name(str(project["name"])))
+            return Requirement(named + (f"[{extras.group(1)}]" if extras else ""))
     raise DependencyError(
         f"{where}: cannot tell which distribution {spec!r} installs; name it "
         "(`name @ URL`) or give its project folder a pyproject.toml with [project].name"

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from ...core.binaries import Target
 from ...core.entries import Excluded, PackageInfo
+from ...core.filesystem import ObservedFileSystem
 from ...core.paths import is_within
 from ...core.runtime import Query
 from ...core.selection import Collector, ExcludeRules
@@ -38,7 +39,9 @@ from .platform import (
 def ships(path: str, dist: Distribution) -> bool:
     """Whether a RECORD path is one the zip holds."""
     parts = path.split("/")
-    if parts[0] in ("..", "", "bin") or os.path.isabs(path):
+    # Scripts (their shebang names the host's Python), headers and data files: uv's --target
+    # records them as bin/, include/ and share/, pip's as ../../ (outside site-packages).
+    if parts[0] in ("..", "", "bin", "include", "share") or os.path.isabs(path):
         return False
     if "__pycache__" in parts or path.endswith(".pyc"):
         return False
@@ -135,10 +138,9 @@ def _editable_code(
 ) -> list[str]:
     """An editable install's importable code, from the folders its .pth or import hook points
     at: someone's working folder, so the function's own default excludes apply."""
-    names = _import_names(dist)
     added: list[str] = []
     for folder in _editable_folders(dist):
-        for name in names:
+        for name in _import_names(collector.fs, dist, folder):
             for candidate, arc in (
                 (os.path.join(folder, name), name),
                 (os.path.join(folder, f"{name}.py"), f"{name}.py"),
@@ -166,11 +168,30 @@ def _editable_code(
     return added
 
 
-def _import_names(dist: Distribution) -> list[str]:
-    """The top-level names a distribution provides: top_level.txt, else its own name."""
+# What a project folder holds beside its code: never its importable names.
+_NOT_CODE = frozenset(
+    {"test", "tests", "testing", "docs", "doc", "build", "dist", "setup", "conftest", "noxfile"}
+)
+
+
+def _import_names(fs: ObservedFileSystem, dist: Distribution, folder: str) -> list[str]:
+    """The top-level names a distribution provides from `folder`: top_level.txt's, else its own
+    name's, else (hatchling, uv_build, poetry-core and flit write no top_level.txt, and the
+    import name need not be the distribution's) every package and module the folder holds."""
     text = dist.read("top_level.txt")
     names = [n.strip() for n in (text or "").splitlines() if n.strip()]
-    return names or [dist.name.replace("-", "_")]
+    own = dist.name.replace("-", "_")
+    if names or any(fs.exists(os.path.join(folder, n)) for n in (own, f"{own}.py")):
+        return names or [own]
+    found = []
+    for entry in fs.scandir(folder) if fs.isdir(folder) else []:
+        stem = entry.name.removesuffix(".py")
+        if stem in _NOT_CODE or not stem.isidentifier():
+            continue
+        package = entry.is_dir() and fs.isfile(os.path.join(entry.path, "__init__.py"))
+        if package or (entry.name.endswith(".py") and entry.is_file()):
+            found.append(stem)
+    return sorted(found)
 
 
 def _editable_folders(dist: Distribution) -> list[str]:
@@ -195,11 +216,16 @@ def _finder_folders(text: str) -> list[str]:
     except SyntaxError:
         return []
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "MAPPING" for t in node.targets
-        ):
+        # `MAPPING = {...}`, or `MAPPING: dict[str, str] = {...}` in newer setuptools.
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        if any(isinstance(t, ast.Name) and t.id == "MAPPING" for t in targets):
             try:
-                mapping = ast.literal_eval(node.value)
+                mapping = ast.literal_eval(value)
             except ValueError:
                 return []
             return [os.path.dirname(str(p)) for p in mapping.values()]

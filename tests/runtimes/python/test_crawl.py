@@ -291,3 +291,78 @@ def test_a_src_layout_without_package_dir_is_refused_rather_than_zipped_without_
     }
     pyproject(root)  # declares nothing: a folder of scripts below it is just files
     assert build_ok(run_cli, src)["file_count"] == "1"
+
+
+def test_a_target_folder_shared_with_the_functions_own_package_keeps_both(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    """pip install --target . of a distribution that installs into acme/, where the handler
+    lives too: the handler ships, and only the installed files are left to the crawl; pip's
+    headers (moved into the folder, recorded as ../../include/...) never ship."""
+    src = tmp_path / "fn"
+    write(src / "acme" / "orders" / "handler.py", "from acme.common import X\n")
+    write(src / "requirements.txt", "acme-common\n")
+    dist(
+        src,
+        "acme-common",
+        files={"acme/common/__init__.py": "X = 1\n"},
+        outside=["../../include/acme/common.h"],
+    )
+    write(src / "include" / "acme" / "common.h", "int x;\n")
+    dist(src, "devtool", files={"acme/devtool/__init__.py": "", "devtool_cli.py": ""})
+    files = set(manifest(build_ok(run_cli, src, python_version="3.12")["output_path"]))
+    assert {f for f in files if not f.endswith("/")} == {
+        "acme/orders/handler.py",
+        "acme/common/__init__.py",
+        "acme_common-1.0.dist-info/METADATA",
+        "acme_common-1.0.dist-info/WHEEL",
+        "requirements.txt",
+    }
+    assert "acme/devtool/" not in files and "include/" not in files
+
+
+@pytest.mark.parametrize(
+    ("line", "shipped"),
+    [
+        ("../lib[extra]", {"lib", "plugin"}),
+        ("-e ../lib", {"lib"}),
+        ("-e '../lib'", {"lib"}),
+    ],
+)
+def test_local_projects_in_requirements_are_named_by_their_pyproject(
+    tmp_path: Path, run_cli: Any, line: str, shipped: set[str]
+) -> None:
+    src = _handler(tmp_path / "fn")
+    pyproject(tmp_path / "lib", name="lib")
+    write(src / "requirements.txt", line + "\n")
+    site = venv(src / ".venv")
+    dist(site, "lib", requires=["plugin; extra == 'extra'"])
+    dist(site, "plugin")
+    assert {p["name"] for p in _plan(run_cli, src)["packages"]} == shipped
+
+
+def test_poetrys_table_keeps_extras_and_markers(tmp_path: Path, run_cli: Any) -> None:
+    src = _handler(tmp_path / "fn")
+    write(
+        src / "pyproject.toml",
+        '[tool.poetry]\nname = "fn"\n\n[tool.poetry.dependencies]\npython = "^3.12"\n'
+        'requests = { version = "^2.31", extras = ["socks"] }\n'
+        'tomli = { version = "^2", python = "<3.11" }\n'
+        'pywin = { version = "1", markers = "sys_platform == \'win32\'" }\n'
+        'devonly = { version = "1", optional = true }\n',
+    )
+    site = venv(src / ".venv")
+    dist(site, "requests", requires=["pysocks; extra == 'socks'"])
+    dist(site, "pysocks")
+    assert {p["name"] for p in _plan(run_cli, src)["packages"]} == {"requests", "pysocks"}
+
+
+def test_a_pyproject_that_only_names_the_project_leaves_the_declaration_to_requirements(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    src = _handler(tmp_path / "fn")
+    write(src / "pyproject.toml", '[project]\nname = "fn"\nversion = "0.1.0"\n')
+    write(src / "requirements.txt", "six\n")
+    dist(src / "package", "six")
+    plan = _plan(run_cli, src, "--site-packages", str(src / "package"), "--python-version", "3.12")
+    assert [p["why"] for p in plan["packages"]] == [["requirements.txt", "six"]]
