@@ -136,9 +136,9 @@ class PythonRuntime:
                 )
             )
         target = query.target
+        fix = platform_fix(tools, declared, environment, minor or 12, target)
         if minor is not None:
-            fix = platform_fix(tools, declared, environment, minor, target)
-            check_platform(reached, minor, target, fix)
+            check_platform(reached, minor, target, fix, rules)
         shipped = ship(collector, reached, query, environment, rules, own_rules)
         packages = [info for info, _ in shipped]
         owned = frozenset(arc for _, arcs in shipped for arc in arcs)
@@ -150,7 +150,6 @@ class PythonRuntime:
             if info.platform
         ]
         owners = {arc: info for info, arcs in shipped for arc in arcs}
-        fix = platform_fix(tools, declared, environment, minor or 12, target)
         return Dependencies(
             packages, owned, [], warnings, {}, native, _refusal(owners, target, fix)
         )

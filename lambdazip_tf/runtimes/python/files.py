@@ -16,6 +16,8 @@ import os
 import stat
 from collections.abc import Sequence
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
 from ...core.binaries import Target
 from ...core.entries import Excluded, PackageInfo
 from ...core.filesystem import ObservedFileSystem
@@ -29,6 +31,7 @@ from .environment import Environment
 from .platform import (
     built_for,
     glibc_of,
+    glibcxx_of,
     read_shared_object,
     runtime_name,
     suffix_problem,
@@ -232,9 +235,13 @@ def _finder_folders(text: str) -> list[str]:
     return []
 
 
-def check_platform(reached: Sequence[Reached], minor: int, target: Target, fix: str) -> None:
-    """Refuse a wheel none of whose tags fit the runtime, and a shared object Lambda cannot
-    load: built for another CPython, linked against musl, or needing a newer glibc."""
+def check_platform(
+    reached: Sequence[Reached], minor: int, target: Target, fix: str, rules: ExcludeRules
+) -> None:
+    """Refuse a wheel none of whose tags fit the runtime, a distribution whose Requires-Python
+    leaves the runtime out, and a shared object Lambda cannot load: built for another CPython,
+    linked against musl, or needing a newer glibc or libstdc++. Files the request's excludes
+    leave out are not judged."""
     runtime = runtime_name(minor, target)
     for item in reached:
         dist = item.distribution
@@ -244,23 +251,51 @@ def check_platform(reached: Sequence[Reached], minor: int, target: Target, fix: 
                 f"{built_for(dist.tags)}, which {runtime} cannot load: {fix}",
                 dist.name,
             )
+        if not _admits(dist.requires_python, minor):
+            raise PlatformError(
+                f"package {dist.display_name} {dist.version} requires Python "
+                f"{dist.requires_python} (its Requires-Python), and the function runs on "
+                f"python3.{minor}: {fix}",
+                dist.name,
+            )
     for item in reached:
         dist = item.distribution
         for path, _ in dist.record:
-            if not (path.endswith(".so") or ".so." in os.path.basename(path)) or not ships(
-                path, dist
-            ):
+            native = path.endswith(".so") or ".so." in os.path.basename(path)
+            if not native or not ships(path, dist) or rules.reason(path, is_dir=False):
                 continue
-            problem = suffix_problem(path, minor, target)
-            if problem is None:
-                found = read_shared_object(os.path.join(dist.site, path))
-                if found is not None and found.musl:
-                    problem = "linked against musl libc (an Alpine build)"
-                elif found is not None and (found.glibc or 0) > glibc_of(minor):
-                    problem = f"in need of GLIBC_2.{found.glibc}, newer than the runtime's"
+            problem = _problem(os.path.join(dist.site, path), path, minor, target)
             if problem is not None:
                 raise PlatformError(
                     f"package {dist.display_name} {dist.version} ships {path}, {problem}, "
                     f"which {runtime} cannot load: {fix}",
                     dist.name,
                 )
+
+
+def _problem(real: str, path: str, minor: int, target: Target) -> str | None:
+    """Why python3.<minor> on Lambda cannot load a shared object, if it cannot."""
+    problem = suffix_problem(path, minor, target)
+    if problem is not None:
+        return problem
+    found = read_shared_object(real)
+    if found is None:
+        return None  # not an ELF: the core judges what it is
+    if found.musl:
+        return "linked against musl libc (an Alpine build)"
+    if (found.glibc or 0) > glibc_of(minor):
+        return f"in need of GLIBC_2.{found.glibc}, newer than the runtime's"
+    if (found.glibcxx or 0) > glibcxx_of(minor):
+        return f"in need of GLIBCXX_3.4.{found.glibcxx}, newer than the runtime's libstdc++"
+    return None
+
+
+def _admits(requires_python: str, minor: int) -> bool:
+    """Whether Requires-Python admits a release of 3.<minor> (one it cannot read: yes)."""
+    if not requires_python:
+        return True
+    try:
+        wanted = SpecifierSet(requires_python)
+    except InvalidSpecifier:
+        return True
+    return any(wanted.contains(f"3.{minor}.{patch}", prereleases=True) for patch in (0, 99))

@@ -23,6 +23,7 @@ from ...core.binaries import Target
 _ARCH = {"x86_64": "x86_64", "arm64": "aarch64"}
 _SUFFIX = re.compile(r"\.cpython-3(\d+)[a-z]*-([a-z0-9_]+)-linux-(gnu|musl)\.so$")
 _GLIBC = re.compile(r"^GLIBC_2\.(\d+)")
+_GLIBCXX = re.compile(r"^GLIBCXX_3\.4\.(\d+)")
 # glibc minor versions of the manylinux tags wheels are commonly built for, for the fix command
 # (pip matches each --platform exactly, except manylinux2014, which takes 2010 and 1 too).
 _COMMON_GLIBC = (24, 26, 27, 28, 31, 34)
@@ -31,6 +32,12 @@ _COMMON_GLIBC = (24, 26, 27, 28, 31, 34)
 def glibc_of(minor: int) -> int:
     """The glibc minor version of the runtime python3.<minor>: Amazon Linux 2 or 2023."""
     return 26 if minor <= 11 else 34
+
+
+def glibcxx_of(minor: int) -> int:
+    """The newest GLIBCXX_3.4.N of the runtime's libstdc++: GCC 7's on Amazon Linux 2, GCC 11's
+    on Amazon Linux 2023."""
+    return 24 if minor <= 11 else 29
 
 
 def runtime_name(minor: int, target: Target) -> str:
@@ -86,6 +93,7 @@ class SharedObject(NamedTuple):
 
     musl: bool
     glibc: int | None  # the highest GLIBC_2.x it needs
+    glibcxx: int | None = None  # the highest GLIBCXX_3.4.x it needs
 
 
 def read_shared_object(path: str) -> SharedObject | None:
@@ -103,16 +111,19 @@ def read_shared_object(path: str) -> SharedObject | None:
                 if dynamic is not None
                 else []
             )
-            newest = None
+            newest = newest_cxx = None
             versions = elf.get_section_by_name(".gnu.version_r")
             for _, auxiliaries in versions.iter_versions() if versions is not None else ():  # type: ignore[attr-defined]
                 for aux in auxiliaries:
                     found = _GLIBC.match(aux.name)
                     if found:
                         newest = max(newest or 0, int(found.group(1)))
+                    found = _GLIBCXX.match(aux.name)
+                    if found:
+                        newest_cxx = max(newest_cxx or 0, int(found.group(1)))
     except (ELFError, OSError, ValueError, AttributeError):
         return None
-    return SharedObject(any(n.startswith("libc.musl-") for n in needed), newest)
+    return SharedObject(any(n.startswith("libc.musl-") for n in needed), newest, newest_cxx)
 
 
 def suffix_problem(name: str, minor: int, target: Target) -> str | None:

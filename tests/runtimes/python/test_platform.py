@@ -175,3 +175,44 @@ def test_copies_of_this_machines_shared_objects_are_read_as_elf(tmp_path: Path) 
     found = read_shared_object(str(copy))
     assert found is not None and not found.musl and found.glibc
     assert read_shared_object(str(write(tmp_path / "text.so", "not an ELF"))) is None
+
+
+def test_a_shared_object_that_needs_a_newer_libstdcxx_is_refused(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    """Amazon Linux 2's libstdc++ (GCC 7) has GLIBCXX_3.4.24 at most: a C++ extension built
+    on a newer system fails to load under python3.10 and 3.11."""
+    found = None
+    for path in sorted(Path("/usr/lib/x86_64-linux-gnu").glob("*.so*")):
+        shared = None if path.is_symlink() else read_shared_object(str(path))
+        if shared is not None and (shared.glibcxx or 0) > 24 and (shared.glibc or 0) <= 26:
+            found = path
+            break
+    assert found is not None, "no C++ library of this machine needs GLIBCXX_3.4.25+"
+    src = _function_with(tmp_path, found, "_cxx.cpython-311-x86_64-linux-gnu.so", 11)
+    assert_one_line_error(
+        external(run_cli, {"source_dir": str(src)}),
+        "ships native/_cxx.cpython-311-x86_64-linux-gnu.so, in need of GLIBCXX_3.4.",
+        "newer than the runtime's libstdc++",
+    )
+
+
+def test_requires_python_that_leaves_the_runtime_out_is_refused(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    src = tmp_path / "fn"
+    write(src / "handler.py", "")
+    write(src / "requirements.txt", "modern\n")
+    dist(venv(src / ".venv", 12), "modern", "3.0", requires_python=">=3.12")
+    assert build_ok(run_cli, src)
+    assert_one_line_error(
+        external(run_cli, {"source_dir": str(src), "python_version": "3.11"}),
+        "package modern 3.0 requires Python >=3.12 (its Requires-Python), and the function runs "
+        "on python3.11",
+    )
+
+
+def test_a_shared_object_the_excludes_leave_out_is_not_judged(tmp_path: Path, run_cli: Any) -> None:
+    src = _function_with(tmp_path, elf(183), "_x.cpython-312-x86_64-linux-gnu.so", 12)
+    result = build_ok(run_cli, src, excludes=["*.so"])
+    assert not any(f.endswith(".so") for f in manifest(result["output_path"]))
