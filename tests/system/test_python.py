@@ -249,8 +249,9 @@ def test_a_wheel_for_a_newer_glibc_is_refused_for_amazon_linux_2(
         external(run_cli, {**request, "python_version": "3.11"}),
         "package cryptography 44.0.1 is a wheel for manylinux_2_34_x86_64",
         "which python3.11 (x86_64, glibc 2.26) cannot load",
-        "--platform manylinux2014_x86_64 --platform manylinux_2_24_x86_64 --platform "
-        "manylinux_2_26_x86_64",
+        f"remove {site}, then run `pip install --platform manylinux2014_x86_64 --platform "
+        "manylinux_2_18_x86_64",
+        "--platform manylinux_2_25_x86_64 --platform manylinux_2_26_x86_64 --only-binary",
     )
     # For python3.12 the glibc fits; cffi's wheel, for CPython 3.11, does not.
     assert_one_line_error(

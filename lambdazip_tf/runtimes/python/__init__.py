@@ -8,6 +8,7 @@ objects for the runtime, `fixes` names the command that mends a tree (docs/desig
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import weakref
 from collections.abc import Iterable, Sequence
@@ -46,7 +47,12 @@ class PythonRuntime:
     manifest = PYPROJECT
     installed = VENV
     layer_prefix = "python/"  # Lambda's Python runtimes put /opt/python on sys.path
-    default_excludes = ((".pypirc", "likely secret (may hold a package index token)"),)
+    default_excludes = (
+        (".pypirc", "likely secret (may hold a package index token)"),
+        ("pip.conf", "package manager settings (may hold a package index token)"),
+        ("uv.toml", "package manager settings (may hold a package index token)"),
+        ("poetry.toml", "package manager settings (may hold a package index token)"),
+    )
     own_excludes = (
         ("__pycache__", "bytecode compiled by the host's Python"),
         (".pytest_cache", "test cache"),
@@ -118,7 +124,7 @@ class PythonRuntime:
         found = self._find(fs, query)
         environment = found.environment
         declared = declaration(fs, query.packages_from)
-        tools = tooling(fs, query.packages_from)
+        tools = tooling(fs, query)
         minor = _minor(query, environment, found.installed)
         warnings = _version_warnings(query, environment)
         crawled = _crawled(found, declared, query, tools, minor)
@@ -159,15 +165,21 @@ class PythonRuntime:
         return []
 
     def unshipped(self, query: Query, shipped: Sequence[str]) -> list[Unshipped]:
-        """Installed distributions that do not ship (dev tools beside the function's own)."""
+        """Installed distributions that do not ship, but for the function's own project and
+        what exclude_packages left out (dev tools beside the function's own)."""
         fs = ObservedFileSystem()
         environment = find_environment(fs, query)
         if not environment.site:
             return []
         taken = set(shipped)
+        try:
+            declared = declaration(fs, query.packages_from)
+        except DependencyError:
+            declared = None
         found = []
         for dist in installed(fs, environment.site).values():
-            if dist.path in taken:
+            own = _own_project(query, declared, dist)
+            if dist.path in taken or own or _excluded(dist, query.exclude_packages or ()):
                 continue
             files, size = dist.size()
             found.append(Unshipped(dist.name, dist.version, dist.path, files, size))
@@ -264,7 +276,7 @@ def _crawled(
     minor: int | None,
 ) -> Crawled:
     environment = found.environment
-    missing = install_fix(tools, declared, environment)
+    missing = install_fix(tools, declared, environment, minor or 12, query.target)
     if declared is None:
         if environment.root:
             raise DependencyError(
@@ -305,6 +317,10 @@ def _own_project(query: Query, declared: Declaration | None, dist: Distribution)
     ):
         return dist.name
     return ""
+
+
+def _excluded(dist: Distribution, globs: Sequence[str]) -> bool:
+    return any(fnmatch.fnmatchcase(n, g) for g in globs for n in (dist.name, dist.display_name))
 
 
 def _refusal(owners: dict[str, PackageInfo], target: Target, fix: str) -> Refusal:

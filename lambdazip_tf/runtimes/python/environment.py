@@ -13,10 +13,12 @@ import re
 from typing import NamedTuple
 
 from ...core.filesystem import ObservedFileSystem
+from ...core.paths import ancestors, is_within
 from ...core.runtime import Query
 from ...errors import DependencyError
 
 VENV = ".venv"
+VENVS = (VENV, "venv")  # the names virtual environments beside a project go by
 _PYVENV = "pyvenv.cfg"
 _SITE = re.compile(r"^python3\.(\d+)$")
 _VERSION = re.compile(r"^3\.(\d+)")
@@ -46,15 +48,24 @@ def has_distributions(fs: ObservedFileSystem, folder: str) -> bool:
 
 def find_environment(fs: ObservedFileSystem, query: Query) -> Environment:
     """site_packages as the request names it; else source_dir when it holds distributions
-    (AWS's documented `pip install --target .`); else `.venv` in the package folder or in
-    source_dir; else nothing installed."""
+    (AWS's documented `pip install --target .`); else `.venv` (or `venv`) in the package folder
+    or in source_dir, else a `.venv` above them within allowed_roots (a uv workspace's root);
+    else nothing installed."""
     if query.installed_dir:
         return _environment(fs, query.installed_dir, named=True)
     if has_distributions(fs, query.source):
         return Environment(query.source, "", None)
     for folder in dict.fromkeys((query.packages_from, query.source)):
+        for name in VENVS:
+            venv = os.path.join(folder, name)
+            if fs.isfile(os.path.join(venv, _PYVENV)):
+                return _environment(fs, fs.realpath(venv), named=False)
+    # A workspace member's packages are installed in the workspace root's environment.
+    for folder in ancestors(os.path.dirname(query.packages_from)):
+        if not any(is_within(folder, root) for root in query.allowed_roots):
+            break
         venv = os.path.join(folder, VENV)
-        if fs.isdir(venv):
+        if fs.isfile(os.path.join(venv, _PYVENV)):
             return _environment(fs, fs.realpath(venv), named=False)
     return Environment("", "", None)
 

@@ -8,6 +8,8 @@ from typing import NamedTuple
 
 from ...core.binaries import Target
 from ...core.filesystem import ObservedFileSystem
+from ...core.paths import ancestors, is_within
+from ...core.runtime import Query
 from .declared import PYPROJECT, Declaration
 from .environment import Environment
 from .platform import pip_platforms, uv_platform
@@ -17,37 +19,49 @@ POETRY_LOCK = "poetry.lock"
 
 
 class Tooling(NamedTuple):
-    """What installed the packages, as far as the folder tells."""
+    """What installed the packages, as far as the folders tell."""
 
     manager: str  # "uv", "poetry" or "pip"
-    folder: str  # where its command runs: the package folder
+    folder: str  # where its command runs: the lock file's folder, else the package folder
+    source: str  # the function's folder
 
 
-def tooling(fs: ObservedFileSystem, folder: str) -> Tooling:
-    """uv with a uv.lock, Poetry with a poetry.lock, else pip."""
-    if fs.isfile(os.path.join(folder, UV_LOCK)):
-        return Tooling("uv", folder)
-    if fs.isfile(os.path.join(folder, POETRY_LOCK)):
-        return Tooling("poetry", folder)
-    return Tooling("pip", folder)
+def tooling(fs: ObservedFileSystem, query: Query) -> Tooling:
+    """uv with a uv.lock, Poetry with a poetry.lock (in the package folder, or above it within
+    allowed_roots: a workspace's root), else pip."""
+    for folder in ancestors(query.packages_from):
+        if not any(is_within(folder, root) for root in query.allowed_roots):
+            break
+        for lock, manager in ((UV_LOCK, "uv"), (POETRY_LOCK, "poetry")):
+            if fs.isfile(os.path.join(folder, lock)):
+                return Tooling(manager, folder, query.source)
+    return Tooling("pip", query.packages_from, query.source)
 
 
-def install_fix(tools: Tooling, declaration: Declaration | None, environment: Environment) -> str:
-    """What installs the declared packages where the build looks for them."""
+def install_fix(
+    tools: Tooling,
+    declaration: Declaration | None,
+    environment: Environment,
+    minor: int,
+    target: Target,
+) -> str:
+    """What installs the declared packages where the build looks for them, for the runtime."""
     if tools.manager == "uv":
         return f"run `uv sync` in {tools.folder}"
     if tools.manager == "poetry":
+        if not environment.site:
+            return (
+                "Poetry keeps its environment outside the project by default: set "
+                "site_packages to the folder `poetry env info -p` prints, or run `poetry config "
+                f"virtualenvs.in-project true` and `poetry install --only main` in {tools.folder}"
+            )
         return f"run `poetry install --only main` in {tools.folder}"
-    what = _pip_source(declaration, tools.folder)
-    if environment.root:
-        return f"run `{environment.root}/bin/python -m pip install {what}`"
-    if environment.site:
-        return f"run `pip install {what} --target {environment.site}`"
-    return (
-        f"run `pip install {what} --target {os.path.join(tools.folder, 'package')}` and set "
-        f'site_packages = "{os.path.join(tools.folder, "package")}", or make a virtual '
-        f"environment in {os.path.join(tools.folder, '.venv')}"
-    )
+    if environment.root and environment.minor == minor:
+        what = _pip_source(declaration, tools.folder)
+        return f"run `{environment.root}/bin/python -m pip install {what}` in {tools.folder}"
+    # A --target folder, or an environment of another Python, whose pip would evaluate
+    # markers for itself: wheels for the runtime, installed from any machine.
+    return platform_fix(tools, declaration, environment, minor, target)
 
 
 def platform_fix(
@@ -58,32 +72,36 @@ def platform_fix(
     target: Target,
 ) -> str:
     """What installs packages Lambda can load, from any machine: wheels for the runtime's
-    platform into a --target folder that site_packages names (the one it names already)."""
+    platform into an empty --target folder that site_packages names."""
     named = bool(environment.site) and not environment.root
-    folder = environment.site if named else os.path.join(tools.folder, "package")
-    then = "" if named else f', and set site_packages = "{folder}"'
+    if named and environment.site != tools.source:
+        folder, first, then = environment.site, f"remove {environment.site}, then ", ""
+    else:
+        folder = os.path.join(tools.folder, "package")
+        first = ""
+        then = f', and set site_packages = "{folder}"'
+        if named:  # pip install --target . beside the handler
+            then += f" (removing the packages installed in {tools.source})"
     if tools.manager == "uv":
         return (
-            "run `uv export --frozen --no-dev --no-emit-project -o requirements.txt` and "
-            f"`uv pip install --python-platform {uv_platform(minor, target)} --python-version "
-            f"3.{minor} --target {folder} -r requirements.txt` in {tools.folder}{then}"
+            f"{first}run `uv export --frozen --no-dev --no-emit-project -o requirements.txt` "
+            f"and `uv pip install --python-platform {uv_platform(minor, target)} "
+            f"--python-version 3.{minor} --target {folder} -r requirements.txt` in "
+            f"{tools.folder}{then}"
         )
     platforms = " ".join(f"--platform {p}" for p in pip_platforms(minor, target))
-    source = (
-        "-r requirements.txt"
-        if tools.manager == "poetry"
-        else _pip_source(declaration, tools.folder)
-    )
-    export = (
-        "run `poetry export --only main -o requirements.txt` and "
-        if tools.manager == "poetry"
-        else "run "
-    )
-    # pip leaves what a --target folder holds already in place unless told to replace it.
-    upgrade = " --upgrade" if named else ""
+    if tools.manager == "poetry":
+        source = "-r requirements.txt"
+        first += (
+            "run `poetry export --only main -o requirements.txt` (Poetry 2 needs the "
+            "poetry-plugin-export plugin) and "
+        )
+    else:
+        source = _pip_source(declaration, tools.folder)
+        first += "run "
     return (
-        f"{export}`pip install {platforms} --only-binary=:all: --implementation cp "
-        f"--python-version 3.{minor}{upgrade} --target {folder} {source}` in {tools.folder}{then}"
+        f"{first}`pip install {platforms} --only-binary=:all: --implementation cp "
+        f"--python-version 3.{minor} --target {folder} {source}` in {tools.folder}{then}"
     )
 
 

@@ -24,9 +24,6 @@ _ARCH = {"x86_64": "x86_64", "arm64": "aarch64"}
 _SUFFIX = re.compile(r"\.cpython-3(\d+)[a-z]*-([a-z0-9_]+)-linux-(gnu|musl)\.so$")
 _GLIBC = re.compile(r"^GLIBC_2\.(\d+)")
 _GLIBCXX = re.compile(r"^GLIBCXX_3\.4\.(\d+)")
-# glibc minor versions of the manylinux tags wheels are commonly built for, for the fix command
-# (pip matches each --platform exactly, except manylinux2014, which takes 2010 and 1 too).
-_COMMON_GLIBC = (24, 26, 27, 28, 31, 34)
 
 
 def glibc_of(minor: int) -> int:
@@ -145,11 +142,11 @@ def suffix_problem(name: str, minor: int, target: Target) -> str | None:
 
 
 def pip_platforms(minor: int, target: Target) -> list[str]:
-    """pip's --platform values for the runtime: manylinux2014 and the common glibc versions
-    up to the runtime's."""
+    """pip's --platform values for the runtime: pip matches each exactly (manylinux2014 takes
+    2010 and 1 too), so every glibc version from 2.18 up to the runtime's is named."""
     arch = _ARCH[target.architecture]
     return [f"manylinux2014_{arch}"] + [
-        f"manylinux_2_{n}_{arch}" for n in _COMMON_GLIBC if n <= glibc_of(minor)
+        f"manylinux_2_{n}_{arch}" for n in range(18, glibc_of(minor) + 1)
     ]
 
 

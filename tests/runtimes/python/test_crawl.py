@@ -175,7 +175,9 @@ def test_a_missing_distribution_names_what_requires_it_and_the_install_command(
     assert_one_line_error(
         run,
         f"package 'requests' is required by {target / 'requirements.txt'}",
-        f"run `pip install -r requirements.txt --target {target / 'package'}`",
+        f"remove {target / 'package'}, then run `pip install --platform manylinux2014_x86_64 "
+        "--platform manylinux_2_18_x86_64",
+        f"--target {target / 'package'} -r requirements.txt` in {target}",
     )
 
 
@@ -201,6 +203,7 @@ def test_exclude_packages_leaves_a_distribution_and_what_only_it_needs_out(
     plan = _plan(run_cli, src, "--exclude-package", "boto*")
     assert {p["name"] for p in plan["packages"]} == {"app-lib", "jmespath"}
     assert "exclude_packages 'boto*'" in {x["reason"] for x in plan["excluded"]}
+    assert not {p["name"] for p in plan["dev_only"]} & {"boto3", "botocore"}
 
 
 def test_a_layer_holds_the_distributions_under_python(tmp_path: Path, run_cli: Any) -> None:
@@ -366,3 +369,23 @@ def test_a_pyproject_that_only_names_the_project_leaves_the_declaration_to_requi
     dist(src / "package", "six")
     plan = _plan(run_cli, src, "--site-packages", str(src / "package"), "--python-version", "3.12")
     assert [p["why"] for p in plan["packages"]] == [["requirements.txt", "six"]]
+
+
+def test_a_uv_workspace_member_finds_the_workspace_roots_environment_and_lock(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    root = tmp_path / "repo"
+    write(
+        root / "pyproject.toml",
+        '[project]\nname = "root"\nversion = "0"\n\n[tool.uv.workspace]\nmembers = ["api"]\n',
+    )
+    write(root / "uv.lock", "version = 1\n")
+    site = venv(root / ".venv", uv=True)
+    dist(site, "six")
+    member = _handler(root / "api")
+    pyproject(member, "six", name="api")
+    assert {p["name"] for p in _plan(run_cli, member)["packages"]} == {"six"}
+    pyproject(member, "six", "missing", name="api")
+    assert_one_line_error(
+        external(run_cli, {"source_dir": str(member)}), f"run `uv sync` in {root}"
+    )

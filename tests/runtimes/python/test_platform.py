@@ -112,9 +112,10 @@ def test_a_shared_object_that_needs_a_newer_glibc_is_refused_with_the_fix(
         run,
         "package native 1.0 ships native/_x.cpython-311-x86_64-linux-gnu.so, in need of GLIBC_2.",
         "which python3.11 (x86_64, glibc 2.26) cannot load",
-        "pip install --platform manylinux2014_x86_64 --platform manylinux_2_24_x86_64 "
-        "--platform manylinux_2_26_x86_64 --only-binary=:all: --implementation cp "
-        f"--python-version 3.11 --target {src / 'package'} -r requirements.txt",
+        "pip install --platform manylinux2014_x86_64 --platform manylinux_2_18_x86_64 ",
+        "--platform manylinux_2_25_x86_64 --platform manylinux_2_26_x86_64 --only-binary=:all: "
+        f"--implementation cp --python-version 3.11 --target {src / 'package'} -r "
+        f'requirements.txt` in {src}, and set site_packages = "{src / "package"}"',
     )
     fine = _function_with(
         tmp_path / "b", needs_2_27_to_2_34, "_x.cpython-312-x86_64-linux-gnu.so", 12
