@@ -353,3 +353,32 @@ def elf(machine: int) -> bytes:
 
 MACH_O = b"\xcf\xfa\xed\xfe" + b"\0" * 60  # the start of a 64-bit Mach-O file (macOS)
 PE = b"MZ" + b"\0" * 62  # the start of a PE file (Windows)
+
+
+def as_lambda(
+    function_dir: Path,
+    layer_dir: Path | None,
+    binds: dict[str, Path],
+    environment: dict[str, str],
+    command: str,
+    *args: str,
+) -> subprocess.CompletedProcess[str]:
+    """Run `command "$0" "$1" ...` (`args`) as Lambda runs a handler: the function at
+    /var/task, the layer at /opt (an empty /opt without one), each of `binds` at its path under
+    /var, in a private mount namespace that dies with the process (the host's /var and /opt are
+    untouched), as an unprivileged user, with `environment` alone."""
+    opt = f"mount --bind {layer_dir} /opt" if layer_dir else "mount -t tmpfs tmpfs /opt"
+    mounts = "".join(f"mkdir {at}; mount --bind {folder} {at}; " for at, folder in binds.items())
+    variables = " ".join(f"{key}={value}" for key, value in environment.items())
+    script = (
+        f"set -e; mount -t tmpfs tmpfs /var; mkdir /var/task; "
+        f"mount --bind {function_dir} /var/task; {mounts}{opt}; cd /var/task; "
+        f"exec setpriv --reuid=65534 --regid=65534 --clear-groups env -i {variables} {command}"
+    )
+    return subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )

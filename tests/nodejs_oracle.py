@@ -19,6 +19,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from helpers import as_lambda
+
 NODE_PATH = (
     "/opt/nodejs/node20/node_modules:/opt/nodejs/node_modules:"
     "/var/runtime/node_modules:/var/runtime:/var/task"
@@ -183,29 +185,19 @@ def invoke(
         Path(runtime, "bootstrap.mjs").write_text(RUNNER)
         os.chmod(runtime, 0o755)
         os.chmod(Path(runtime, "bootstrap.mjs"), 0o644)
-        opt = f"mount --bind {layer_dir} /opt" if layer_dir else "mount -t tmpfs tmpfs /opt"
-        script = (
-            "set -e; mount -t tmpfs tmpfs /var; mkdir /var/task /var/runtime; "
-            f"mount --bind {function_dir} /var/task; mount --bind {runtime} /var/runtime; {opt}; "
-            "cd /var/task; exec setpriv --reuid=65534 --regid=65534 --clear-groups "
-            f"env -i PATH=/usr/bin:/bin NODE_PATH={NODE_PATH} LAMBDA_TASK_ROOT=/var/task "
-            f'HOME=/tmp node /var/runtime/bootstrap.mjs "$0" "$1"'
-        )
-        return subprocess.run(
-            [
-                "unshare",
-                "--mount",
-                "--propagation",
-                "private",
-                "--",
-                "sh",
-                "-c",
-                script,
-                handler,
-                json.dumps(event),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
+        environment = {
+            "PATH": "/usr/bin:/bin",
+            "NODE_PATH": NODE_PATH,
+            "LAMBDA_TASK_ROOT": "/var/task",
+            "HOME": "/tmp",
+        }
+        command = 'node /var/runtime/bootstrap.mjs "$0" "$1"'
+        return as_lambda(
+            function_dir,
+            layer_dir,
+            {"/var/runtime": Path(runtime)},
+            environment,
+            command,
+            handler,
+            json.dumps(event),
         )

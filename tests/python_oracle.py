@@ -16,7 +16,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from helpers import ROOT
+from helpers import ROOT, as_lambda
 
 PYENV = Path.home() / ".pyenv" / "versions"
 LOADERS = ROOT / ".tools" / "lambda-runtime"  # awslambdaric per CPython: `make tools`
@@ -68,33 +68,14 @@ def invoke(
 ) -> subprocess.CompletedProcess[str]:
     """Run `handler` from function_dir at /var/task (layer_dir at /opt) as python3.<minor> on
     Lambda would: its answer as JSON on stdout; a load failure as {"errorType", ...} and exit 3."""
-    lang, runtime = interpreter(minor), loader(minor)
-    opt = f"mount --bind {layer_dir} /opt" if layer_dir else "mount -t tmpfs tmpfs /opt"
-    script = (
-        "set -e; mount -t tmpfs tmpfs /var; mkdir /var/task /var/runtime /var/lang; "
-        f"mount --bind {function_dir} /var/task; mount --bind {runtime} /var/runtime; "
-        f"mount --bind {lang} /var/lang; {opt}; "
-        "cd /var/task; exec setpriv --reuid=65534 --regid=65534 --clear-groups "
-        f"env -i PATH=/var/lang/bin:/usr/bin:/bin LD_LIBRARY_PATH={LD_LIBRARY_PATH} "
-        "LAMBDA_TASK_ROOT=/var/task HOME=/tmp "
-        f'/var/lang/bin/python3.{minor} -I -S -c "$2" "$0" "$1"'
-    )
-    return subprocess.run(
-        [
-            "unshare",
-            "--mount",
-            "--propagation",
-            "private",
-            "--",
-            "sh",
-            "-c",
-            script,
-            handler,
-            json.dumps(event),
-            _BOOTSTRAP,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
+    environment = {
+        "PATH": "/var/lang/bin:/usr/bin:/bin",
+        "LD_LIBRARY_PATH": LD_LIBRARY_PATH,
+        "LAMBDA_TASK_ROOT": "/var/task",
+        "HOME": "/tmp",
+    }
+    binds = {"/var/runtime": loader(minor), "/var/lang": interpreter(minor)}
+    command = f'/var/lang/bin/python3.{minor} -I -S -c "$2" "$0" "$1"'
+    return as_lambda(
+        function_dir, layer_dir, binds, environment, command, handler, json.dumps(event), _BOOTSTRAP
     )

@@ -194,13 +194,16 @@ def _installed_dir(request: Request, fs: ObservedFileSystem, base: Path) -> str:
     """The real site_packages folder, checked; "" when the request does not name it."""
     if request.site_packages is None:
         return ""
-    path = str(base / request.site_packages)
+    return _real_folder(fs, base, request.site_packages, "site_packages")
+
+
+def _real_folder(fs: ObservedFileSystem, base: Path, given: Path, key: str) -> str:
+    """The real path of the folder a request key names, relative to `base`; a one-line error
+    naming the key when it is not a folder."""
+    path = str(base / given)
     if not fs.isdir(path):
-        relative = "" if request.site_packages.is_absolute() else f" (relative to {base})"
-        raise RequestError(
-            f"site_packages {request.site_packages} is not a folder{relative}",
-            key="site_packages",
-        )
+        relative = "" if given.is_absolute() else f" (relative to {base})"
+        raise RequestError(f"{key} {given} is not a folder{relative}", key=key)
     return fs.realpath(path)
 
 
@@ -214,13 +217,7 @@ def _package_dir(
     """The real package_dir, checked; "" when it is not set or is source_dir itself."""
     if request.package_dir is None:
         return ""
-    path = str(base / request.package_dir)
-    if not fs.isdir(path):
-        relative = "" if request.package_dir.is_absolute() else f" (relative to {base})"
-        raise RequestError(
-            f"package_dir {request.package_dir} is not a folder{relative}", key="package_dir"
-        )
-    real = fs.realpath(path)
+    real = _real_folder(fs, base, request.package_dir, "package_dir")
     if not any(r.declares(fs, real) for r in candidates):
         manifests = " or ".join(r.manifest for r in candidates)
         installed = " or ".join(f"{r.manifest} and {r.installed}" for r in candidates)
