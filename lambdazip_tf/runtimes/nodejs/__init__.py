@@ -75,7 +75,7 @@ class NodeRuntime:
         self, collector: Collector, query: Query, rules: ExcludeRules, own_rules: ExcludeRules
     ) -> Dependencies:
         """package_dir's package.json at the zip's root, the crawl, Prisma's client."""
-        gate = Gate(query.target, lockfile_of(query.packages_from))
+        gate = Gate(query.target, lockfile_of(collector.fs, query.packages_from))
         if query.package_dir:
             _package_manifest(collector, query.package_dir, own_rules)
         exclude = query.exclude_packages

@@ -22,9 +22,10 @@ class Lockfile(NamedTuple):
     platforms: dict[str, dict[str, list[str]]]  # package name -> its os/cpu/libc
 
 
-def lockfile_of(source: str) -> Lockfile:
+def lockfile_of(fs: ObservedFileSystem, source: str) -> Lockfile:
     """The lockfile that governs `source` (the nearest one above it), read for the platform
-    fields of every package it records."""
+    fields of every package it records. Through the selection's file system: what it says
+    decides what ships, so the fast paths check it again (docs/design.md, "Fast paths")."""
     for folder in ancestors(source):
         for name, manager in (
             ("pnpm-lock.yaml", "pnpm"),
@@ -32,15 +33,14 @@ def lockfile_of(source: str) -> Lockfile:
             ("package-lock.json", "npm"),
         ):
             path = os.path.join(folder, name)
-            if os.path.isfile(path):
-                return _read_lockfile(path, manager, folder)
+            if fs.isfile(path):
+                return _read_lockfile(fs, path, manager, folder)
     return Lockfile("", source, {})
 
 
-def _read_lockfile(path: str, manager: str, folder: str) -> Lockfile:
+def _read_lockfile(fs: ObservedFileSystem, path: str, manager: str, folder: str) -> Lockfile:
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        text = fs.read_bytes(path).decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return Lockfile(manager, folder, {})
     if manager == "npm":

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from helpers import write
+from helpers import assert_one_line_error, external, node_function, pkg, write
 
 from lambdazip_tf.core.binaries import Target
 from lambdazip_tf.core.filesystem import ObservedFileSystem
@@ -18,6 +19,7 @@ from lambdazip_tf.runtimes.nodejs.lockfiles import (
     lockfile_of,
     not_installed,
 )
+from lambdazip_tf.speed import facts
 
 X86, ARM = Target("x86_64"), Target("arm64")
 
@@ -152,31 +154,31 @@ def test_the_nearest_lockfile_above_the_folder_governs_it(tmp_path: Path) -> Non
     write(repo / "services" / "fn" / "package-lock.json", json.dumps(NPM_LOCK))
     (repo / "services" / "fn" / "dist").mkdir()
     (repo / "services" / "other").mkdir()
-    inner = lockfile_of(str(repo / "services" / "fn" / "dist"))
+    inner = lockfile_of(ObservedFileSystem(), str(repo / "services" / "fn" / "dist"))
     assert (inner.manager, inner.folder) == ("npm", str(repo / "services" / "fn"))
-    outer = lockfile_of(str(repo / "services" / "other"))
+    outer = lockfile_of(ObservedFileSystem(), str(repo / "services" / "other"))
     assert (outer.manager, outer.folder) == ("pnpm", str(repo))
 
 
 def test_in_one_folder_pnpm_then_yarn_then_npm_made_the_tree(tmp_path: Path) -> None:
     write(tmp_path / "package-lock.json", json.dumps(NPM_LOCK))
     write(tmp_path / "yarn.lock", YARN1_LOCK)
-    assert lockfile_of(str(tmp_path)).manager == "yarn"
+    assert lockfile_of(ObservedFileSystem(), str(tmp_path)).manager == "yarn"
     write(tmp_path / "pnpm-lock.yaml", PNPM_LOCK)
-    assert lockfile_of(str(tmp_path)).manager == "pnpm"
+    assert lockfile_of(ObservedFileSystem(), str(tmp_path)).manager == "pnpm"
 
 
 def test_without_a_lockfile_the_manager_is_unknown_and_the_folder_is_the_source(
     tmp_path: Path,
 ) -> None:
-    assert lockfile_of(str(tmp_path)) == Lockfile("", str(tmp_path), {})
+    assert lockfile_of(ObservedFileSystem(), str(tmp_path)) == Lockfile("", str(tmp_path), {})
 
 
 def test_package_lock_json_records_platforms_by_package_name_nested_ones_too(
     tmp_path: Path,
 ) -> None:
     write(tmp_path / "package-lock.json", json.dumps(NPM_LOCK))
-    assert lockfile_of(str(tmp_path)).platforms == {
+    assert lockfile_of(ObservedFileSystem(), str(tmp_path)).platforms == {
         "@img/sharp-linux-x64": {"os": ["linux"], "cpu": ["x64"]},
         "@esbuild/darwin-arm64": {"os": ["darwin"], "cpu": ["arm64"]},
         "@img/sharp-linuxmusl-x64": {"os": ["linux"], "cpu": ["x64"], "libc": ["musl"]},
@@ -185,7 +187,7 @@ def test_package_lock_json_records_platforms_by_package_name_nested_ones_too(
 
 def test_pnpm_lock_yaml_records_platforms_of_its_packages(tmp_path: Path) -> None:
     write(tmp_path / "pnpm-lock.yaml", PNPM_LOCK)
-    assert lockfile_of(str(tmp_path)) == Lockfile(
+    assert lockfile_of(ObservedFileSystem(), str(tmp_path)) == Lockfile(
         "pnpm",
         str(tmp_path),
         {
@@ -200,7 +202,7 @@ def test_yarn_berry_is_told_from_yarn_1_by_its_metadata_and_records_platforms(
 ) -> None:
     write(tmp_path / "berry" / "yarn.lock", BERRY_LOCK)
     write(tmp_path / "classic" / "yarn.lock", YARN1_LOCK)
-    assert lockfile_of(str(tmp_path / "berry")) == Lockfile(
+    assert lockfile_of(ObservedFileSystem(), str(tmp_path / "berry")) == Lockfile(
         "yarn-berry",
         str(tmp_path / "berry"),
         {
@@ -208,12 +210,14 @@ def test_yarn_berry_is_told_from_yarn_1_by_its_metadata_and_records_platforms(
             "@img/sharp-linux-x64": {"os": ["linux"], "cpu": ["x64"], "libc": ["glibc"]},
         },
     )
-    assert lockfile_of(str(tmp_path / "classic")) == Lockfile("yarn", str(tmp_path / "classic"), {})
+    assert lockfile_of(ObservedFileSystem(), str(tmp_path / "classic")) == Lockfile(
+        "yarn", str(tmp_path / "classic"), {}
+    )
 
 
 def test_an_unreadable_lockfile_still_names_its_manager(tmp_path: Path) -> None:
     write(tmp_path / "package-lock.json", "{ truncated")
-    assert lockfile_of(str(tmp_path)) == Lockfile("npm", str(tmp_path), {})
+    assert lockfile_of(ObservedFileSystem(), str(tmp_path)) == Lockfile("npm", str(tmp_path), {})
 
 
 @pytest.mark.parametrize(
@@ -294,7 +298,7 @@ def test_a_yarn_plug_n_play_install_is_named_with_the_node_linker_fix(
     write(repo / "yarn.lock", BERRY_LOCK)
     write(repo / pnp, "/* the resolution map */\n")
     source = repo / "fn"
-    lockfile = lockfile_of(str(source))
+    lockfile = lockfile_of(ObservedFileSystem(), str(source))
     declared_in = str(source / "package.json")
     message = not_installed(ObservedFileSystem(), lockfile, str(source), "zod", declared_in, True)
     assert message == (
@@ -303,3 +307,29 @@ def test_a_yarn_plug_n_play_install_is_named_with_the_node_linker_fix(
         f"node_modules); set `nodeLinker: node-modules` in {repo / '.yarnrc.yml'} and run "
         f"`yarn install` in {repo}"
     )
+
+
+def test_a_lockfile_edit_is_seen_by_the_fast_paths_as_by_a_cache_free_build(
+    tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lockfile decides which optional platform package the target needs: an edit to it
+    (above source_dir) is a fact the no-op checks again, so the warm build refuses as the
+    cache-free one does."""
+    monkeypatch.setattr(facts, "RACY_NS", 0)
+    src = tmp_path / "repo" / "fn"
+    node_function(src, dependencies={"pkg": "1.0.0"})
+    pkg(src / "node_modules" / "pkg", "pkg", optionalDependencies={"native-binding": "1.0.0"})
+    lock = {"name": "fn", "lockfileVersion": 3, "packages": {"": {"name": "fn"}}}
+    write(tmp_path / "repo" / "package-lock.json", json.dumps(lock))
+    request = {"source_dir": str(src), "output_dir": str(tmp_path / "out")}
+    first = external(run_cli, request)
+    assert first.code == 0, first.stderr
+    assert external(run_cli, request).json() == first.json()
+    entry = {"version": "1.0.0", "optional": True, "os": ["linux"], "cpu": ["x64"]}
+    lock["packages"]["node_modules/native-binding"] = entry
+    write(tmp_path / "repo" / "package-lock.json", json.dumps(lock))
+    warm = external(run_cli, request)
+    monkeypatch.setenv("LAMBDAZIP_NO_CACHE", "1")
+    fresh = external(run_cli, {**request, "output_dir": str(tmp_path / "fresh")})
+    assert (warm.code, warm.stderr) == (fresh.code, fresh.stderr)
+    assert_one_line_error(warm, "package pkg needs native-binding to run on Linux x86_64")

@@ -25,6 +25,7 @@ from helpers import (
 )
 
 from lambdazip_tf.core.binaries import Target, binary
+from lambdazip_tf.core.filesystem import ObservedFileSystem
 from lambdazip_tf.runtimes.nodejs.lockfiles import lockfile_of
 from lambdazip_tf.runtimes.nodejs.platforms import fits, named_fields, platform_fields
 
@@ -275,7 +276,7 @@ def test_lockfiles_record_platforms(tmp_path: Path) -> None:
         "    resolution: {integrity: sha512-x}\n    cpu: [x64]\n    os: [linux]\n"
         "    libc: [glibc]\n\n  sharp@0.33.5:\n    resolution: {integrity: sha512-y}\n",
     )
-    assert lockfile_of(str(tmp_path / "pnpm")).platforms == {
+    assert lockfile_of(ObservedFileSystem(), str(tmp_path / "pnpm")).platforms == {
         "@img/sharp-linux-x64": {"cpu": ["x64"], "os": ["linux"], "libc": ["glibc"]}
     }
     write(
@@ -283,7 +284,7 @@ def test_lockfiles_record_platforms(tmp_path: Path) -> None:
         '__metadata:\n  version: 8\n\n"@esbuild/darwin-arm64@npm:0.24.0":\n  version: 0.24.0\n'
         "  conditions: os=darwin & cpu=arm64\n  languageName: node\n",
     )
-    berry = lockfile_of(str(tmp_path / "berry"))
+    berry = lockfile_of(ObservedFileSystem(), str(tmp_path / "berry"))
     assert berry.manager == "yarn-berry"
     assert berry.platforms == {"@esbuild/darwin-arm64": {"os": ["darwin"], "cpu": ["arm64"]}}
     assert platform_fields({"os": ["linux"], "cpu": "x64"}) == {"os": ["linux"]}
