@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import assert_one_line_error, external, node_function, pkg, write
+from helpers import PROPERTY, assert_one_line_error, external, node_function, pkg, write
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lambdazip_tf.core.binaries import Target
 from lambdazip_tf.core.filesystem import ObservedFileSystem
@@ -333,3 +336,50 @@ def test_a_lockfile_edit_is_seen_by_the_fast_paths_as_by_a_cache_free_build(
     fresh = external(run_cli, {**request, "output_dir": str(tmp_path / "fresh")})
     assert (warm.code, warm.stderr) == (fresh.code, fresh.stderr)
     assert_one_line_error(warm, "package pkg needs native-binding to run on Linux x86_64")
+
+
+LOCK_EDITS = ["record_linux", "record_darwin", "forget", "install", "uninstall"]
+
+
+@pytest.mark.slow
+@PROPERTY
+@given(steps=st.lists(st.sampled_from(LOCK_EDITS), min_size=1, max_size=5))
+def test_warm_builds_answer_as_cache_free_ones_after_lockfile_edits(
+    steps: list[str],
+    tmp_path_factory: pytest.TempPathFactory,
+    run_cli: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Edits to what the lockfile records of an optional platform package, and to what is
+    installed, in any order: each warm build (refusals included) is the cache-free one's."""
+    monkeypatch.setattr(facts, "RACY_NS", 0)
+    base = tmp_path_factory.mktemp("locks")
+    src = base / "repo" / "fn"
+    node_function(src, dependencies={"pkg": "1.0.0"})
+    pkg(src / "node_modules" / "pkg", "pkg", optionalDependencies={"native-binding": "1.0.0"})
+    lock: dict[str, Any] = {"lockfileVersion": 3, "packages": {"": {"name": "fn"}}}
+    lockfile = base / "repo" / "package-lock.json"
+    write(lockfile, json.dumps(lock))
+    request = {"source_dir": str(src), "output_dir": str(base / "out")}
+    assert external(run_cli, request).code == 0
+    for number, step in enumerate(steps):
+        entry = "node_modules/native-binding"
+        if step in ("record_linux", "record_darwin"):
+            system = "linux" if step == "record_linux" else "darwin"
+            lock["packages"][entry] = {"optional": True, "os": [system], "cpu": ["x64"]}
+        elif step == "forget":
+            lock["packages"].pop(entry, None)
+        elif step == "install":
+            pkg(
+                src / "node_modules" / "native-binding", "native-binding", os=["linux"], cpu=["x64"]
+            )
+        else:
+            shutil.rmtree(src / "node_modules" / "native-binding", ignore_errors=True)
+        write(lockfile, json.dumps(lock))
+        warm = external(run_cli, request)
+        monkeypatch.setenv("LAMBDAZIP_NO_CACHE", "1")
+        fresh = external(run_cli, {**request, "output_dir": str(base / f"fresh{number}")})
+        monkeypatch.delenv("LAMBDAZIP_NO_CACHE")
+        assert (warm.code, warm.stderr) == (fresh.code, fresh.stderr), step
+        if warm.code == 0:
+            assert warm.json()["content_hash"] == fresh.json()["content_hash"]
