@@ -47,7 +47,7 @@ variable "runtime" {
 }
 
 variable "excludes" {
-  description = "Extra gitignore-style patterns over archive paths, after the defaults (.git, .terraform, .env*, *.pem, id_rsa*, .npmrc, package managers' state and settings, and Terraform's state, lock, plan, variables, crash and override files); a leading ! re-includes."
+  description = "Extra gitignore-style patterns over archive paths, after the defaults (.git, .terraform, .env*, *.pem, id_rsa*, .npmrc, package managers' state and settings, and Terraform's configuration, tests, CLI settings, state, lock, plan, variables, crash and override files); a leading ! re-includes."
   type        = list(string)
   default     = []
 }

@@ -31,7 +31,15 @@ DEFAULT_EXCLUDES: tuple[tuple[str, str], ...] = (
     ("id_rsa*", "likely secret (SSH key)"),
     # Terraform's own files, for a function kept next to its main.tf (source_dir = path.module):
     # state, saved plans and variables hold secrets, and state changes on every apply, so a zip
-    # that held it would never settle.
+    # that held it would never settle; the configuration is no code the function runs, and a
+    # zip that held it would redeploy the function for an edit to a comment in main.tf.
+    ("*.tf", "Terraform configuration"),
+    ("*.tf.json", "Terraform configuration"),
+    ("*.tftest.hcl", "Terraform test"),
+    ("*.tftest.json", "Terraform test"),
+    ("*.tfquery.hcl", "Terraform query"),
+    (".terraformrc", "Terraform CLI settings (may hold a token)"),
+    ("terraform.rc", "Terraform CLI settings (may hold a token)"),
     ("terraform.tfstate*", "Terraform state (may hold secrets)"),
     (".terraform.tfstate.lock.info", "Terraform state lock"),
     (".terraform.lock.hcl", "Terraform dependency lock file"),

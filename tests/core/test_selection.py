@@ -254,10 +254,12 @@ def test_terraforms_own_files_are_never_zipped_and_plan_says_why(
 ) -> None:
     for name in TERRAFORM_FILES:
         write(tree / name, "{}")
-    write(tree / "main.tf", 'module "fn" {}\n')  # configuration holds no secrets: it ships
+    write(tree / "main.tf", 'module "fn" {}\n')  # the configuration: no code the function runs
+    write(tree / "versions.tf.json", "{}")
+    write(tree / "tests" / "fn.tftest.hcl", "run {}\n")
     names = set(manifest(build_ok(run_cli, tree)["output_path"]))
     assert not {name for name in TERRAFORM_FILES if name in names}
-    assert "main.tf" in names
+    assert not names & {"main.tf", "versions.tf.json", "tests/fn.tftest.hcl"}
     report = run_cli(["plan", "--json", "--source-dir", str(tree), "--output-dir", str(tmp_path)])
     reasons = {x["path"]: x["reason"] for x in json.loads(report.stdout)["excluded"]}
     assert reasons["terraform.tfstate"] == (
@@ -265,5 +267,7 @@ def test_terraforms_own_files_are_never_zipped_and_plan_says_why(
     )
     assert reasons["prod.tfplan"].startswith("default: Terraform saved plan")
     assert set(TERRAFORM_FILES) <= set(reasons)
-    again = build_ok(run_cli, tree, excludes=["!terraform.tfvars"])  # opted back in
-    assert "terraform.tfvars" in manifest(again["output_path"])
+    assert reasons["main.tf"] == "default: Terraform configuration pattern '*.tf'"
+    assert reasons["tests/fn.tftest.hcl"].startswith("default: Terraform test")
+    again = build_ok(run_cli, tree, excludes=["!terraform.tfvars", "!main.tf"])  # opted back in
+    assert {"terraform.tfvars", "main.tf"} <= set(manifest(again["output_path"]))

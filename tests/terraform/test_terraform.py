@@ -222,8 +222,9 @@ def test_package_dir_through_the_module_with_paths_relative_to_the_root_module(
 def test_a_function_beside_its_main_tf_ships_no_terraform_files_and_settles(
     terraform: Terraform, tmp_path: Path
 ) -> None:
-    """source_dir = path.module: the state, lock file and saved plans live in the function's
-    folder; each apply changes the state, which must neither ship nor change the zip."""
+    """source_dir = path.module: the configuration, state, lock file and saved plans live in
+    the function's folder; each apply changes the state and an edit to main.tf's comments
+    changes the configuration, neither of which ships or changes the zip."""
     work = node_project(tmp_path / "root")
     (work / "main.tf").write_text(
         f'module "fn" {{\n  source  = "{os.path.relpath(ROOT / "terraform", work)}"\n'
@@ -239,12 +240,15 @@ def test_a_function_beside_its_main_tf_ships_no_terraform_files_and_settles(
     path = outputs(terraform, work)["path"]
     with zipfile.ZipFile(work / str(path)) as zf:
         names = set(zf.namelist())
-    assert "main.tf" in names and "index.js" in names
+    assert "index.js" in names and "main.tf" not in names
     assert not {n for n in names if "tfstate" in n or n.endswith((".tfplan", ".lock.hcl"))}
     assert not {n for n in names if n.startswith((".terraform/", ".lambdazip/"))}
     for _ in range(2):  # each apply rewrites the state: the plan after it is still empty
         assert terraform(work, "plan", "-detailed-exitcode").code == 0
         ok(terraform(work, "apply", "-auto-approve"))
+    with (work / "main.tf").open("a") as f:
+        f.write("# a comment: the configuration changed, the function did not\n")
+    assert terraform(work, "plan", "-detailed-exitcode").code == 0
 
 
 def test_a_saved_plan_applied_with_other_options_says_so(
