@@ -109,3 +109,47 @@ def test_without_python_311_the_launcher_says_so_in_one_line(tmp_path: Path, pyt
     assert done.stdout == ""
     assert done.stderr.count("\n") == 1
     assert "needs python3 3.11 or newer on PATH" in done.stderr
+
+
+def test_two_installs_of_one_checkout_at_once_both_succeed_and_leave_it_clean(
+    tmp_path: Path,
+) -> None:
+    """The launcher installs from the module's own checkout, which two users or runners may
+    share: the build backend builds out of the tree, so two pip installs at once cannot
+    collide over build/, and neither leaves build/ or *.egg-info behind."""
+    repo = tmp_path / "checkout"
+    shutil.copytree(ROOT, repo, ignore=COPIED_OUT)
+    before = sorted(p.relative_to(repo) for p in repo.rglob("*"))
+    clean = {**os.environ, "PIP_CONFIG_FILE": "/dev/null"}
+    started = []
+    for name in ("one", "two"):
+        venv = tmp_path / name
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+        started.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "--isolated",
+                    "--python",
+                    str(venv / "bin" / "python"),
+                    "install",
+                    "-q",
+                    "--no-deps",
+                    "--disable-pip-version-check",
+                    str(repo),
+                ],
+                env=clean,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    for proc in started:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, out + err
+    assert sorted(p.relative_to(repo) for p in repo.rglob("*")) == before
+    for name in ("one", "two"):
+        site = next((tmp_path / name / "lib").glob("python3.*/site-packages"))
+        assert (site / "lambdazip_tf" / "runtimes" / "python" / "__init__.py").is_file()
