@@ -13,13 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from ..errors import RequestError
+from ..errors import DependencyError, RequestError
 from .binaries import Binary
 from .context import Context
 from .entries import LINK_MODE, Entry, Excluded, PackageInfo, with_parents, with_prefix
 from .filesystem import ObservedFileSystem
 from .forced import add_includes
-from .mounts import check_links
+from .mounts import check_links, check_nothing_below_links
 from .native import judge, own_refusal
 from .paths import arc_parents
 from .runtime import Dependencies, Forced, Native
@@ -111,14 +111,32 @@ def build_layout(context: Context, fs: ObservedFileSystem) -> Layout:
     if link is not None:
         entries.append(Entry(arc=link[0], kind="link", mode=LINK_MODE, target=link[1]))
     function = with_parents(entries)
-    check_links(function, layer, link[0] if link else None)
     parts = [Part("function", function)] + ([Part("layer", layer)] if layer is not None else [])
+    for part in parts:
+        check_nothing_below_links(part.entries, part.label)
+    check_links(function, layer, link[0] if link else None)
+    check_one_version_per_path(deps.packages if deps else [])
     excluded = sorted(collector.excluded, key=lambda x: x.arc)
     packages, warnings, native = (
         (deps.packages, list(deps.warnings), list(deps.native)) if deps else ([], [], [])
     )
     native += _native_files(parts, built, prefix)
     return Layout(context, parts, excluded, packages, warnings, forced, native)
+
+
+def check_one_version_per_path(packages: Sequence[PackageInfo]) -> None:
+    """No two packages of different versions land on one archive path: one would overwrite the
+    other's files, and the zip would hold neither as installed."""
+    held: dict[str, PackageInfo] = {}
+    for package in packages:
+        other = held.setdefault(package.arc, package)
+        if (other.name, other.version) != (package.name, package.version):
+            raise DependencyError(
+                f"{other.name}@{other.version} ({other.path}) and {package.name}@"
+                f"{package.version} ({package.path}) would both be stored at {package.arc}; "
+                "please report this with `lambdazip-tf plan` output",
+                package=package.name,
+            )
 
 
 def _judged(

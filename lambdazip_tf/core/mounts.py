@@ -11,8 +11,29 @@ import posixpath
 
 from ..errors import LinkError
 from .entries import Entry
+from .paths import arc_parents
 
 FUNCTION_MOUNT, LAYER_MOUNT = "/var/task", "/opt"
+
+
+def check_nothing_below_links(entries: list[Entry], label: str) -> None:
+    """No archive path is both a link and a folder holding entries: Lambda rejects such a zip
+    whole, at deployment."""
+    links = {e.arc: e for e in entries if e.kind == "link"}
+    if not links:
+        return
+    for entry in entries:
+        above = next((p for p in arc_parents(entry.arc) if p in links), None)
+        if above is not None:
+            raise LinkError(
+                f"the {label} zip would hold {entry.arc} below {above}, which is a link (-> "
+                f"{links[above].target}), and Lambda rejects a zip with a link that is also a "
+                'folder; set symlinks = "dereference", or leave one of the two out with excludes',
+                above,
+                links[above].target,
+            )
+
+
 _MAX_HOPS = 40  # as Linux's limit on links followed in one path lookup
 
 

@@ -19,6 +19,10 @@ from helpers import (
     write,
 )
 
+from lambdazip_tf.core.entries import PackageInfo
+from lambdazip_tf.core.layout import check_one_version_per_path
+from lambdazip_tf.errors import DependencyError
+
 
 def test_missing_and_non_folder_source_dir_are_named(tmp_path: Path, run_cli: Any) -> None:
     missing = tmp_path / "nope"
@@ -118,3 +122,14 @@ def test_layer_splits_dependencies_and_adds_the_link(tmp_path: Path, run_cli: An
         },
     )
     assert_one_line_error(clash, "node_modules_link", "layer")
+
+
+def test_two_versions_of_a_package_at_one_archive_path_are_refused() -> None:
+    same = PackageInfo("ms", "2.1.3", "node_modules/ms", 1, 10, path="/a/ms")
+    check_one_version_per_path([same, same._replace(path="/b/ms")])  # one version, two copies
+    other = same._replace(version="2.0.0", path="/c/ms")
+    with pytest.raises(
+        DependencyError,
+        match=r"ms@2.1.3 \(/a/ms\) and ms@2.0.0 \(/c/ms\) would both be stored at node_modules/ms",
+    ):
+        check_one_version_per_path([same, other])

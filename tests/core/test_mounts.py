@@ -7,7 +7,7 @@ import re
 import pytest
 
 from lambdazip_tf.core.entries import DIR_MODE, FILE_MODE, LINK_MODE, Entry
-from lambdazip_tf.core.mounts import check_links
+from lambdazip_tf.core.mounts import check_links, check_nothing_below_links
 from lambdazip_tf.errors import LinkError
 
 
@@ -127,3 +127,18 @@ def test_a_path_through_links_in_both_zips_is_followed_to_its_end() -> None:
     function = [link("mods", "/opt/nodejs/node_modules"), link("x.js", "mods/alias/main.js")]
     with pytest.raises(LinkError, match=re.escape("leads to /opt/nodejs/node_modules/dep/main.js")):
         check_links(function, layer)
+
+
+def test_a_link_that_is_also_a_folder_holding_entries_is_refused() -> None:
+    """Lambda rejects a zip whose link path holds entries below it: refused before writing."""
+    entries = [
+        Entry("lib", "link", 0o777, target="vendor/lib"),
+        Entry("lib/extra.js", "file", 0o644),
+        Entry("vendor/lib/index.js", "file", 0o644),
+    ]
+    with pytest.raises(
+        LinkError,
+        match=r"the layer zip would hold lib/extra.js below lib, which is a link \(-> vendor/lib\)",
+    ):
+        check_nothing_below_links(entries, "layer")
+    check_nothing_below_links([e for e in entries if e.arc != "lib/extra.js"], "layer")
