@@ -154,3 +154,61 @@ def test_the_x86_64_zip_runs_here_as_lambda_would_and_loads_sharp(
     assert run.returncode == 0, run.stderr
     answer = json.loads(run.stdout.strip().splitlines()[-1])
     assert answer["arch"] == "x64" and answer["vips"]
+
+
+def test_npms_force_install_of_several_platforms_builds_for_each(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    """sharp's documented recipe for several platforms: `npm install --force` of the other
+    platforms' packages, which names them in package.json's dependencies. Each build leaves
+    out the others' packages (plan lists them) and ships its own; the x86_64 zip loads sharp."""
+    src = tmp_path / "fn"
+    sharp = {"sharp": DEPENDENCIES["sharp"]}
+    write(src / "package.json", json.dumps({"name": "fn", "dependencies": sharp}))
+    write(src / "index.js", HANDLER)
+    npm = ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"]
+    run_ok(npm, src)
+    run_ok(
+        [
+            *npm,
+            "--force",
+            "@img/sharp-linux-arm64@0.33.5",
+            "@img/sharp-libvips-linux-arm64@1.0.4",
+            "@img/sharp-darwin-arm64@0.33.5",
+        ],
+        src,
+    )
+    declared = json.loads((src / "package.json").read_text())["dependencies"]
+    assert "@img/sharp-linux-arm64" in declared and "@img/sharp-darwin-arm64" in declared
+    machines = {"x86_64": 62, "arm64": 183}
+    for architecture, machine in machines.items():
+        request = {
+            "source_dir": str(src),
+            "output_dir": str(tmp_path / architecture),
+            "architecture": architecture,
+        }
+        run = external(run_cli, request)
+        assert run.code == 0, run.stderr
+        with zipfile.ZipFile(run.json()["output_path"]) as zf:
+            natives = [n for n in zf.namelist() if n.endswith((".node", ".so.42"))]
+            assert natives and all(
+                int.from_bytes(zf.read(n)[18:20], "little") == machine for n in natives
+            ), natives
+        plan = json.loads(
+            run_cli(
+                ["plan", "--json", "--source-dir", str(src), "--architecture", architecture]
+            ).stdout
+        )
+        reasons = {x["path"]: x["reason"] for x in plan["excluded"]}
+        assert reasons["node_modules/@img/sharp-darwin-arm64"].startswith(
+            "platform package for darwin"
+        )
+    task = unzip(
+        external(run_cli, {"source_dir": str(src), "output_dir": str(tmp_path / "x86_64")}).json()[
+            "output_path"
+        ],
+        tmp_path / "task",
+    )
+    ran = invoke(task, None, "index.handler", {})
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["arch"] == "x64"

@@ -75,6 +75,7 @@ class _Crawl:
     def run(self) -> list[PackageInfo]:
         while self.queue:
             self.visit(self.queue.popleft())
+        self.gate.finish()
         self.slots.check(self.edges)
         return self.infos()
 

@@ -55,6 +55,17 @@ _CPU_NAMES = ("x64", "arm64", "ia32", "arm", "ppc64", "s390x", "riscv64", "loong
 _NAME_PARTS = re.compile(r"[-_./@]")
 
 
+_LIBC_WORDS = ("linuxmusl", "musl", "gnu", "glibc", "gnueabihf", "musleabihf", "msvc")
+
+
+def family(name: str) -> str:
+    """A platform package's name without its platform words: what the packages for other
+    platforms of the same thing share ("@img/sharp-darwin-arm64" and "@img/sharp-linux-x64":
+    "img/sharp"; "@img/sharp-libvips-linux-x64": "img/sharp/libvips")."""
+    words = (*_OS_NAMES, *_CPU_NAMES, *_LIBC_WORDS)
+    return "/".join(p for p in _NAME_PARTS.split(name) if p and p not in words)
+
+
 def named_fields(name: str) -> dict[str, list[str]]:
     """The platform a package's name says it is for ("@esbuild/linux-arm64"), for lockfiles
     that record none (Yarn 1)."""

@@ -64,8 +64,10 @@ def test_a_required_package_for_another_target_is_refused_with_the_install_comma
     darwin = {"name": name, "version": "0.21.5", "os": ["darwin"], "cpu": ["arm64"]}
     assert not gate.admits(name, darwin, real(name), False, declared_in)
     assert [left.name for left in gate.left_out] == [name]
+    gate.check_needs("tool", declared_in, [], {name: darwin}, set())
     with pytest.raises(PlatformError) as error:
-        gate.check_needs("tool", declared_in, [], {name: darwin}, set())
+        gate.finish()  # once the crawl is done: no package for the target of esbuild ships
+    assert error.value.package == "tool"
     assert str(error.value) == (
         f"package {name}@0.21.5, required by {declared_in}, is built for darwin arm64, but the "
         f"function runs on Linux x86_64 (glibc): {FIX}"
@@ -140,6 +142,27 @@ def test_a_refusal_is_judged_per_dependent_package_json() -> None:
     gate.admits(name, darwin, real(name), False, "/repo/node_modules/a/package.json")
     gate.admits("fits", LINUX_X64, real("fits"), False, "/repo/node_modules/b/package.json")
     gate.check_needs("b", "/repo/node_modules/b/package.json", [], {}, {"fits"})
+    gate.check_needs("a", "/repo/node_modules/a/package.json", [], {name: darwin}, set())
     with pytest.raises(PlatformError) as error:
-        gate.check_needs("a", "/repo/node_modules/a/package.json", [], {name: darwin}, set())
+        gate.finish()
     assert "required by /repo/node_modules/a/package.json" in str(error.value)
+
+
+def test_a_required_package_for_another_target_is_left_out_when_its_targets_one_ships() -> None:
+    """sharp's recipe for several platforms (npm install --force @img/sharp-...) makes them
+    direct dependencies: those for other targets are left out when the target's ships,
+    wherever it is declared."""
+    gate = Gate(X86, NPM)
+    root = "/repo/package.json"
+    for name, fields in (
+        ("@img/sharp-darwin-arm64", DARWIN),
+        ("@img/sharp-linux-arm64", LINUX_ARM),
+    ):
+        assert not gate.admits(name, fields, real(name), False, root)
+    gate.check_needs("fn", root, [], {}, set())
+    assert gate.admits("@img/sharp-linux-x64", LINUX_X64, real("x64"), True, SHARP)
+    gate.finish()
+    assert [left.name for left in gate.left_out] == [
+        "@img/sharp-darwin-arm64",
+        "@img/sharp-linux-arm64",
+    ]

@@ -7,6 +7,7 @@ here; the real installs are in tests/system/test_platforms.py.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -309,3 +310,36 @@ def test_platform_packages_listed_as_dependencies_for_several_targets_ship_the_t
     x86 = manifest(build_ok(run_cli, src)["output_path"])
     assert "node_modules/@esbuild/linux-x64/package.json" in x86
     assert "node_modules/@esbuild/linux-arm64/package.json" not in x86
+
+
+def test_other_platforms_packages_named_as_direct_dependencies_are_left_out(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    """sharp's recipe for several platforms, `npm install --force @img/sharp-...`, names them
+    in package.json's dependencies: each build leaves out the others' and ships its own;
+    only a target whose package is missing is refused."""
+    src = tmp_path / "fn"
+    everything = ["@img/x-darwin-arm64", "@img/x-linux-x64", "@img/x-linux-arm64"]
+    _sharp_like(src, everything)
+    manifest_ = json.loads((src / "package.json").read_text())
+    manifest_["dependencies"].update({"@img/x-darwin-arm64": "1", "@img/x-linux-arm64": "1"})
+    write(src / "package.json", json.dumps(manifest_))
+    shipped: dict[str, set[str]] = {}
+    for architecture in ("x86_64", "arm64"):
+        request = {"source_dir": str(src), "architecture": architecture}
+        names = manifest(build_ok(run_cli, src, architecture=architecture)["output_path"])
+        shipped[architecture] = {
+            n.split("/")[2] for n in names if n.startswith("node_modules/@img/x-")
+        }
+        report = run_cli(
+            ["plan", "--json", "--source-dir", str(src), "--architecture", architecture]
+        )
+        left = {x["path"] for x in json.loads(report.stdout)["excluded"]}
+        assert {f"node_modules/{n}" for n in everything} - left == {
+            f"node_modules/@img/{shipped[architecture].pop()}"
+        }, request
+    shutil.rmtree(src / "node_modules" / "@img" / "x-linux-x64")
+    assert_one_line_error(
+        external(run_cli, {"source_dir": str(src), "output_dir": str(tmp_path / "o")}),
+        "package imgs needs @img/x-linux-x64 to run on Linux x86_64 (glibc)",
+    )
