@@ -5,12 +5,15 @@ it reads two small files and stats one, and imports nothing more than it must, s
 plan pays a few milliseconds for it. On a Python older than 3.11 it exits 3 at once (the
 shell script tries the next one).
 
-1. `lambdazip-tf` on PATH whose `--version` is the module's: run it. The version is asked once
-   per executable (its path, size and mtime) and remembered in the cache folder.
+1. `lambdazip-tf` on PATH whose `--version` is the module's (VERSION beside this file, so that a
+   copy of the module alone, vendored into a root module's modules/, knows it): run it. The
+   version is asked once per executable (its path, size and mtime) and remembered in the
+   cache folder.
 2. Otherwise a virtual environment in the cache folder, one per version, with the package
    installed from the module's own source tree (the folder above this module): made once,
    under a lock, so that ten data sources starting at once make it once, and marked complete
-   only at the end, so that an interrupted install is made again, never used.
+   only at the end, so that an interrupted install is made again, never used. A copy of the
+   module without the package beside it says what to install instead.
 
 The cache folder is $LAMBDAZIP_HOME, else $XDG_CACHE_HOME/lambdazip-tf, else
 ~/.cache/lambdazip-tf.
@@ -34,20 +37,14 @@ def fail(message: str) -> None:
 
 
 def module_version() -> str:
-    path = os.path.join(SOURCE, "lambdazip_tf", "_version.py")
+    """The version of lambdazip-tf this module is for (a test keeps it the package's)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "VERSION")
     try:
         with open(path, encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("__version__ = "):
-                    return line.split("=", 1)[1].strip().strip('"')
+            return f.read().strip()
     except OSError:
-        pass
-    fail(
-        f"the module's launcher cannot find the package beside it ({path}); use the module "
-        "from a local path or a git source that holds the whole repository, or set the "
-        "module's program to a lambdazip-tf you installed"
-    )
-    raise AssertionError("unreachable")
+        fail(f"the module's launcher cannot read {path}; copy the module's launcher/ whole")
+        raise AssertionError("unreachable") from None
 
 
 def cache_home() -> str:
@@ -116,6 +113,13 @@ def installed(folder: str) -> str:
     import shutil  # noqa: PLC0415
     import subprocess  # noqa: PLC0415
 
+    if not os.path.isfile(os.path.join(SOURCE, "lambdazip_tf", "_version.py")):
+        version = module_version()
+        fail(
+            f"lambdazip-tf {version} is not on PATH, and this copy of the module has no "
+            f"package beside it to install ({SOURCE}); install it (`pipx install "
+            f"lambdazip-tf=={version}`, or from the repository) or set the module's program"
+        )
     with open(os.path.join(folder, ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another data source may be making it: wait for it
         if os.path.exists(done):

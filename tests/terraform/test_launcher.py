@@ -14,6 +14,8 @@ import pytest
 from helpers import ROOT, write
 from terraform_harness import Terraform
 
+from lambdazip_tf import __version__
+
 pytestmark = pytest.mark.slow
 LAUNCHER = ROOT / "terraform" / "launcher" / "lambdazip-tf"
 COPIED_OUT = shutil.ignore_patterns(
@@ -153,3 +155,38 @@ def test_two_installs_of_one_checkout_at_once_both_succeed_and_leave_it_clean(
     for name in ("one", "two"):
         site = next((tmp_path / name / "lib").glob("python3.*/site-packages"))
         assert (site / "lambdazip_tf" / "runtimes" / "python" / "__init__.py").is_file()
+
+
+def test_the_modules_version_is_the_packages() -> None:
+    """The launcher learns its version from VERSION beside it, so that a copy of the module
+    alone knows it: it must be the package's."""
+    assert (LAUNCHER.parent / "VERSION").read_text().strip() == __version__
+
+
+def test_a_vendored_copy_of_the_module_uses_lambdazip_tf_from_path(
+    terraform: Terraform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """terraform/ copied alone into a root module's modules/, lambdazip-tf installed on PATH
+    (as pipx would): the module uses it. Without it on PATH, one line says what to install."""
+    work = tmp_path / "infra"
+    shutil.copytree(ROOT / "terraform", work / "modules" / "lambdazip", ignore=COPIED_OUT)
+    write(work / "fn" / "index.js", "exports.handler = async () => 'vendored';\n")
+    (work / "main.tf").write_text(
+        'module "fn" {\n  source     = "./modules/lambdazip"\n'
+        '  source_dir = "${path.module}/fn"\n}\n'
+        'output "hash" {\n  value = module.fn.output_base64sha256\n}\n'
+    )
+    bin_dir = tmp_path / "bin"
+    path = _python_only(bin_dir)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("PATH", path)
+    assert terraform(work, "init").code == 0
+    missing = terraform(work, "plan")
+    assert missing.code != 0
+    assert "lambdazip-tf 0.1.0 is not on PATH, and this copy of the module has no package" in (
+        " ".join(missing.stderr.split())
+    )
+    os.symlink(Path(sys.executable).with_name("lambdazip-tf"), bin_dir / "lambdazip-tf")
+    applied = terraform(work, "apply", "-auto-approve")
+    assert applied.code == 0, applied.stderr
+    assert not (tmp_path / "cache" / "lambdazip-tf" / "0.1.0" / "venv").exists()
