@@ -234,10 +234,12 @@ def _refuse_hidden_dependencies(
 ) -> None:
     """A source_dir without a manifest below a package with installed dependencies (a
     TypeScript project's dist/) would zip without them, and fail at its first cold start:
-    the request must say which it means."""
+    the request must say which it means. Every folder up to the allowed roots is looked at,
+    and beyond them (a checkout without .git: a tarball, a CI stage's artifact) up to the
+    nearest project, the first folder with a manifest: reading one is not zipping it, and
+    probes of a folder are facts that stay put, where a listing of /tmp would not."""
     for folder in ancestors(os.path.dirname(source)):
-        if not any(is_within(folder, root) for root in roots[1:]):
-            return
+        beyond = not any(is_within(folder, root) for root in roots[1:])
         for runtime in runtimes:
             manifest_path = runtime.hidden_dependencies(fs, folder)
             if manifest_path is not None:
@@ -248,6 +250,13 @@ def _refuse_hidden_dependencies(
                     "the folder as it is",
                     key="package_dir",
                 )
+        if beyond and _a_project(fs, folder, runtimes):
+            return
+
+
+def _a_project(fs: ObservedFileSystem, folder: str, runtimes: Sequence[Runtime]) -> bool:
+    """Whether `folder` holds a runtime's manifest (probes only)."""
+    return any(fs.isfile(os.path.join(folder, r.manifest)) for r in runtimes)
 
 
 def _safe_name(name: str) -> bool:

@@ -385,3 +385,24 @@ def test_the_fix_for_a_missing_package_installs_what_the_request_ships(
     (src / "node_modules" / "ms").rmdir()
     prod = external(run_cli, {"source_dir": str(src), "output_dir": str(tmp_path / "o")})
     assert_one_line_error(prod, "package 'ms' is required by", f"run `{production}")
+
+
+def test_a_source_dir_below_its_package_is_refused_in_a_checkout_without_git(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    """A CI stage that unpacks the sources from an artifact has no .git, so no allowed root
+    above source_dir: the package above is still found (reading a package.json is not
+    zipping it), up to the nearest one."""
+    root = _typescript(tmp_path / "unpacked" / "app")
+    run = external(run_cli, {"source_dir": str(root / "dist")})
+    assert_one_line_error(
+        run, f"{root / 'package.json'} above it has installed dependencies", "package_dir"
+    )
+    # The nearest package above decides: one without dependencies ends the search.
+    plain = root / "tools"
+    pkg(plain, "tools")
+    write(plain / "scripts" / "run.js", "console.log('x');\n")
+    built = external(run_cli, {"source_dir": str(plain / "scripts"), "runtime": "files"})
+    assert built.code == 0, built.stderr
+    nearest = external(run_cli, {"source_dir": str(plain / "scripts")})
+    assert nearest.code == 0, nearest.stderr
