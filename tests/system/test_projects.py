@@ -287,3 +287,43 @@ def test_yarn_1_installs_ship_and_its_fix_is_its_own(tmp_path: Path, run_cli: An
     shutil.rmtree(src / "node_modules" / "debug")
     missing = _build(run_cli, src, tmp_path / "m")
     assert_one_line_error(missing, "yarn install --production --frozen-lockfile")
+
+
+@pytest.mark.parametrize("hoisting", ["default", "shamefully-hoist"])
+def test_pnpms_hoisted_links_let_a_package_find_what_it_does_not_declare(
+    tmp_path: Path, run_cli: Any, hoisting: str
+) -> None:
+    """A real pnpm install of packages packed by npm: `a` requires `b` without declaring it
+    (as puppeteer-extra requires its plugins), `c` declares `b`. Node finds `b` from `a`
+    through pnpm's hoisted links (node_modules/.pnpm/node_modules, or the top level with
+    shamefully-hoist): the zip keeps those whose targets ship, and the handler runs."""
+    packed = tmp_path / "packed"
+    packed.mkdir()
+    for name, dependencies in (("a", {}), ("b", {}), ("c", {"b": "file:../packed/b-1.0.0.tgz"})):
+        folder = tmp_path / "sources" / name
+        body = {"name": name, "version": "1.0.0", "main": "index.js", "dependencies": dependencies}
+        write(folder / "package.json", json.dumps(body))
+        code = (
+            "module.exports = require('b');\n" if name == "a" else f"module.exports = '{name}';\n"
+        )
+        write(folder / "index.js", code)
+        run_ok(["npm", "pack", "--silent", "--pack-destination", str(packed)], folder)
+    src = tmp_path / "fn"
+    deps = {n: f"file:../packed/{n}-1.0.0.tgz" for n in ("a", "c")}
+    write(
+        src / "package.json", json.dumps({"name": "fn", "version": "1.0.0", "dependencies": deps})
+    )
+    write(src / "index.js", "exports.handler = async () => require('a');\n")
+    flags = ["--shamefully-hoist"] if hoisting == "shamefully-hoist" else []
+    run_ok([str(PNPM), "install", "--reporter=silent", *flags], src)
+    run = external(run_cli, {"source_dir": str(src), "output_dir": str(tmp_path / "out")})
+    assert run.code == 0, run.stderr
+    names = set(manifest(run.json()["output_path"]))
+    hoisted = (
+        "node_modules/b" if hoisting == "shamefully-hoist" else "node_modules/.pnpm/node_modules/b"
+    )
+    assert hoisted in names
+    task = unzip(run.json()["output_path"], tmp_path / "task")
+    ran = invoke(task, None, "index.handler", {})
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout) == "b"

@@ -77,7 +77,44 @@ class _Crawl:
             self.visit(self.queue.popleft())
         self.gate.finish()
         self.slots.check(self.edges)
+        self.hoisted_links()
         return self.infos()
+
+    def hoisted_links(self) -> None:
+        """Links a package manager hoisted where Node's resolution walks, whose targets ship:
+        pnpm's hoist-pattern puts one for every package into node_modules/.pnpm/node_modules,
+        and shamefully-hoist or public-hoist-pattern into node_modules. A package that
+        requires one it does not declare finds it there, so each is kept (a link costs no
+        space); those whose targets do not ship are left out."""
+        keep = self.scope.keep
+        if keep is None:
+            return  # dereference: no links; each package is where Node finds it
+        shipped = {real: files for files, real in self.instances.items()}
+        for folder_arc in (f"{INSTALLED}/.pnpm/{INSTALLED}", INSTALLED):
+            folder = os.path.join(self.scope.packages_from, *folder_arc.split("/"))
+            if not is_within(folder, keep) or not self.fs.isdir(folder):
+                continue
+            for arc, path in self._links_in(folder, folder_arc):
+                if arc in self.collector.entries or arc in self.slots.held:
+                    continue
+                try:
+                    files = shipped.get(self.fs.realpath(path, strict=True))
+                except OSError:
+                    continue  # dangling: nothing ships behind it
+                if files is not None:
+                    self.collector.add_link(arc, arc_relpath(files, arc))
+
+    def _links_in(self, folder: str, folder_arc: str) -> list[tuple[str, str]]:
+        """The package links in a node_modules folder, scoped ones (@scope/name) included."""
+        found = []
+        for entry in self.fs.scandir(folder):
+            if entry.is_symlink():
+                found.append((f"{folder_arc}/{entry.name}", entry.path))
+            elif entry.name.startswith("@") and entry.is_dir(follow_symlinks=False):
+                for inner in self.fs.scandir(entry.path):
+                    if inner.is_symlink():
+                        found.append((f"{folder_arc}/{entry.name}/{inner.name}", inner.path))
+        return found
 
     def visit(self, package: _Queued) -> None:
         """Resolve and place one package's dependencies, then check its platform packages."""

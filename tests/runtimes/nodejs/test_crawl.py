@@ -23,7 +23,7 @@ from helpers import (
     unzip,
     write,
 )
-from nodejs_oracle import edges_agree
+from nodejs_oracle import edges_agree, invoke
 
 
 def check_with_node(src: Path, search_root: Path, zip_path: str, tmp: Path) -> int:
@@ -241,3 +241,33 @@ def test_unusable_package_json_is_named(
     write(src / "package.json", content)
     run = external(run_cli, {"source_dir": str(src), "output_dir": str(tmp_path / "o")})
     assert_one_line_error(run, needle, str(src / "package.json"))
+
+
+@pytest.mark.slow
+def test_pnpm_hoisted_links_ship_when_their_targets_do(tmp_path: Path, run_cli: Any) -> None:
+    """pnpm's hoist-pattern links every package into node_modules/.pnpm/node_modules, where a
+    package that requires one it does not declare finds it (a requires b, which only c
+    declares): the links whose targets ship are kept, the others left out."""
+    src = node_function(tmp_path / "fn", dependencies={"a": "1", "c": "1"})
+    store = src / "node_modules" / ".pnpm"
+    pkg(store / "a@1.0.0" / "node_modules" / "a", "a")  # requires b, undeclared
+    write(store / "a@1.0.0" / "node_modules" / "a" / "index.js", "module.exports = require('b');\n")
+    pkg(store / "b@1.0.0" / "node_modules" / "b", "b")
+    pkg(store / "c@1.0.0" / "node_modules" / "c", "c", dependencies={"b": "1"})
+    pkg(store / "dev@1.0.0" / "node_modules" / "dev", "dev")  # a devDependency: not shipped
+    link(store / "c@1.0.0" / "node_modules" / "b", "../../b@1.0.0/node_modules/b")
+    for name in ("a", "c"):
+        link(src / "node_modules" / name, f".pnpm/{name}@1.0.0/node_modules/{name}")
+    for name in ("a", "b", "c", "dev"):
+        link(store / "node_modules" / name, f"../{name}@1.0.0/node_modules/{name}")
+    write(src / "handler.js", "exports.handler = async () => require('a');\n")
+    data = build_ok(run_cli, src)
+    got = manifest(data["output_path"])
+    hoisted = {n for n in got if n.startswith("node_modules/.pnpm/node_modules/")}
+    hoisted.discard("node_modules/.pnpm/node_modules/")
+    assert hoisted == {f"node_modules/.pnpm/node_modules/{n}" for n in ("a", "b", "c")}
+    assert got["node_modules/.pnpm/node_modules/b"] == ("link", "777", "../b@1.0.0/node_modules/b")
+    task = unzip(data["output_path"], tmp_path / "task")
+    ran = invoke(task, None, "handler.handler", {})
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout) == "b@1.0.0"
