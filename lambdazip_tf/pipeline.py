@@ -218,8 +218,24 @@ def dry_run(request: Request, cwd: Path | None = None) -> Outcome:
         check_unzipped([part.entries for part in layout.parts], layout.packages)
     except LimitError as exc:  # the build refuses it; the plan shows why
         warnings.append(str(exc))
-    found = Inventory(*_unshipped(context, layout), _estimated(layout, made, estimates))
+    found = Inventory(
+        *_unshipped(context, layout), _estimated(layout, made, estimates), _notes(context, layout)
+    )
     return Outcome(layout, made, warnings, found)
+
+
+def _notes(context: Context, layout: Layout) -> tuple[str, ...]:
+    """The runtime's notes on the shipped files, each zip as the runtime laid it out."""
+    runtime = context.chosen_runtime
+    if runtime is None:
+        return ()
+    zips = [
+        [e._replace(arc=e.arc.removeprefix(runtime.layer_prefix)) for e in part.entries]
+        if part.is_layer
+        else part.entries
+        for part in layout.parts
+    ]
+    return tuple(runtime.notes(zips, layout.excluded))
 
 
 def _unshipped(context: Context, layout: Layout) -> tuple[list[Group], list[Unshipped]]:

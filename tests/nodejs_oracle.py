@@ -178,9 +178,14 @@ process.stdout.write(JSON.stringify(result));
 
 
 def invoke(
-    function_dir: Path, layer_dir: Path | None, handler: str, event: dict[str, object]
+    function_dir: Path,
+    layer_dir: Path | None,
+    handler: str,
+    event: dict[str, object],
+    node_options: str = "",
 ) -> subprocess.CompletedProcess[str]:
-    """Run `handler` from function_dir at /var/task (layer_dir at /opt) as Lambda would."""
+    """Run `handler` from function_dir at /var/task (layer_dir at /opt) as Lambda would, with
+    the function's NODE_OPTIONS when it sets them."""
     with tempfile.TemporaryDirectory() as runtime:
         Path(runtime, "bootstrap.mjs").write_text(RUNNER)
         os.chmod(runtime, 0o755)
@@ -191,6 +196,8 @@ def invoke(
             "LAMBDA_TASK_ROOT": "/var/task",
             "HOME": "/tmp",
         }
+        if node_options:
+            environment["NODE_OPTIONS"] = node_options
         command = 'node /var/runtime/bootstrap.mjs "$0" "$1"'
         return as_lambda(
             function_dir,

@@ -55,6 +55,11 @@ resource "aws_lambda_function" "this" {
   architectures    = [var.architecture]
   filename         = module.artifact.output_path
   source_code_hash = module.artifact.output_base64sha256
+
+  environment {
+    # dist/index.js.map ships beside dist/index.js: stack traces name src/index.ts.
+    variables = { NODE_OPTIONS = "--enable-source-maps" }
+  }
 }
 
 output "artifact" {

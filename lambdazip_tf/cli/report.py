@@ -93,6 +93,7 @@ def plan_json(outcome: Outcome) -> dict[str, Any]:
         "excluded": [{"path": x.arc, "reason": x.reason} for x in layout.excluded],
         "left_out": [g._asdict() for g in found.left_out],
         "dev_only": [p._asdict() for p in found.dev_only],
+        "notes": list(found.notes),
         "warnings": list(outcome.warnings),
     }
     for label, facts, entries in _zips(outcome):
@@ -126,6 +127,7 @@ def plan_text(outcome: Outcome, *, files: bool = False) -> str:
     lines += _native(layout.native)
     lines += _forced(layout.forced)
     lines += _left_out(found)
+    lines += ["", "notes:"] + [f"  {n}" for n in found.notes] if found.notes else []
     lines += ["", "warnings:"] + [f"  {w}" for w in outcome.warnings] if outcome.warnings else []
     if files:
         lines += _files(outcome)

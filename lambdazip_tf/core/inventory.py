@@ -38,6 +38,7 @@ class Inventory(NamedTuple):
     left_out: list[Group]
     dev_only: list[Unshipped]
     estimated: dict[str, int]  # "function" / "layer": a zip not built yet, in bytes
+    notes: tuple[str, ...] = ()  # what the runtime tells a person of the shipped files
 
 
 def tree_size(path: str, *, skip: str | None = None) -> tuple[int, int]:

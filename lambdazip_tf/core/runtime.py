@@ -172,6 +172,12 @@ class Runtime(Protocol):
         folders), largest first, for `plan`."""
         ...
 
+    def notes(self, zips: Sequence[Sequence[Entry]], excluded: Sequence[Excluded]) -> list[str]:
+        """What `plan` tells a person of the shipped files in the language's terms (Node.js:
+        the source maps, and NODE_OPTIONS); `zips`: each zip's entries, the layer's without
+        `layer_prefix`."""
+        ...
+
     def locate(self, query: Query, excluded: Sequence[Excluded]) -> dict[str, str]:
         """Where the packages exclude_packages left out are installed, by their archive
         path, for `plan` to measure."""

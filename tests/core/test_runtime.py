@@ -81,6 +81,9 @@ class Toy:
     def unshipped(self, query: Query, shipped: Sequence[str]) -> list[Unshipped]:
         return []
 
+    def notes(self, zips: Sequence[Sequence[Entry]], excluded: Sequence[Excluded]) -> list[str]:
+        return [f"{sum(len(z) for z in zips)} toy entries"]
+
     def locate(self, query: Query, excluded: Sequence[Excluded]) -> dict[str, str]:
         return {}
 

@@ -87,20 +87,28 @@ def test_the_typescript_example_compiles_and_ships_dist_with_the_roots_dependenc
     projects: dict[str, Path], run_cli: Any, tmp_path: Path
 ) -> None:
     root = projects["typescript"]
-    committed = (root / "dist" / "index.js").read_text()
+    committed = {name: (root / "dist" / name).read_text() for name in ("index.js", "index.js.map")}
     run_ok(["npx", "tsc"], root)  # the committed dist/ is what the compiler makes of src/
-    assert (root / "dist" / "index.js").read_text() == committed
+    assert {name: (root / "dist" / name).read_text() for name in committed} == committed
     data = _build(run_cli, root / "dist", tmp_path / "out", package_dir=str(root))
     got = manifest(data["output_path"])
     assert _packages(got) == {"ms"}  # not typescript or @types/ms, installed for development
-    assert {n for n in got if not n.startswith("node_modules/")} == {"index.js", "package.json"}
+    assert {n for n in got if not n.startswith("node_modules/")} == {
+        "index.js",
+        "index.js.map",
+        "package.json",
+    }
     unpacked = unzip(data["output_path"], tmp_path / "task")
     edges_agree(root, root, unpacked)
     run = invoke(unpacked, None, "index.handler", {"seconds": 7200})
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == {"waited": "2h"}
+    failed = invoke(unpacked, None, "index.handler", {"seconds": -1}, "--enable-source-maps")
+    assert failed.returncode != 0
+    assert "at Module.handler (/var/src/index.ts:11:11)" in failed.stderr  # mapped to src/
     plan = run_cli(["plan", "--source-dir", str(root / "dist"), "--package-dir", str(root)])
     assert "2 dev-only packages, installed but not shipped: typescript@5.6.3" in plan.stdout
+    assert "1 source map ship: set NODE_OPTIONS=--enable-source-maps" in plan.stdout
 
 
 def test_npm_esm_with_dependencies_in_the_zip_runs(

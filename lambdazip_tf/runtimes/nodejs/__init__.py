@@ -24,6 +24,7 @@ from .lockfiles import lockfile_of
 from .manifest import INSTALLED, MANIFEST, manifest_object
 from .native import other_prebuilds, platform_packages, refusal
 from .prisma import add_prisma, prisma_alternatives
+from .sourcemaps import source_map_notes
 from .unshipped import dev_only, locate_packages
 
 # The AWS SDK for JavaScript v3, which every Node.js runtime provides.
@@ -112,6 +113,10 @@ class NodeRuntime:
         if query.include_dev:
             return []
         return dev_only(query.packages_from, shipped, query.allowed_roots)
+
+    def notes(self, zips: Sequence[Sequence[Entry]], excluded: Sequence[Excluded]) -> list[str]:
+        """The source maps that ship, and those shipped code names that were left out."""
+        return source_map_notes(zips, excluded)
 
     def locate(self, query: Query, excluded: Sequence[Excluded]) -> dict[str, str]:
         """Where exclude_packages' packages are installed."""

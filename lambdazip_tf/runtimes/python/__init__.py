@@ -185,6 +185,10 @@ class PythonRuntime:
             found.append(Unshipped(dist.name, dist.version, dist.path, files, size))
         return sorted(found, key=lambda u: (-u.size, u.name))
 
+    def notes(self, zips: Sequence[Sequence[Entry]], excluded: Sequence[Excluded]) -> list[str]:
+        """None."""
+        return []
+
     def locate(self, query: Query, excluded: Sequence[Excluded]) -> dict[str, str]:
         """Nothing more to find: a left-out distribution is recorded with its dist-info."""
         return {}

@@ -271,3 +271,30 @@ def test_pnpm_hoisted_links_ship_when_their_targets_do(tmp_path: Path, run_cli: 
     ran = invoke(task, None, "handler.handler", {})
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout) == "b@1.0.0"
+
+
+def test_plan_counts_the_source_maps_and_names_those_the_excludes_left_out(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    src = node_function(tmp_path / "fn")
+    write(src / "dist" / "index.js", "exports.x = 1;\n//# sourceMappingURL=index.js.map\n")
+    write(src / "dist" / "index.js.map", '{"version": 3}')
+    write(
+        src / "dist" / "inline.js", "x;\n//# sourceMappingURL=data:application/json;base64,e30=\n"
+    )
+
+    def notes(*flags: str) -> list[str]:
+        run = run_cli(["plan", "--json", "--source-dir", str(src), *flags])
+        assert run.code == 0, run.stderr
+        return list(json.loads(run.stdout)["notes"])
+
+    assert notes() == [
+        "1 source map ship: set NODE_OPTIONS=--enable-source-maps on the function for stack "
+        "traces in the original sources"
+    ]
+    assert notes("--exclude", "*.map") == [
+        "1 source map that shipped code names is left out by the excludes: dist/index.js.map "
+        "(named by dist/index.js)"
+    ]
+    text = run_cli(["plan", "--source-dir", str(src)]).stdout
+    assert "notes:\n  1 source map ship: set NODE_OPTIONS=--enable-source-maps" in text
