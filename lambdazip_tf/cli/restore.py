@@ -66,7 +66,9 @@ def _restored(values: dict[str, Any]) -> Ensured:
     query: dict[str, Any] = values["query"]
     result: dict[str, str] = values["result"]
     # The data source ran in its working_dir, by default Terraform's: where this runs.
-    cwd = os.path.join(os.getcwd(), values.get("working_dir") or "")
+    # Normalised as os.getcwd() gives it (no trailing "/" when working_dir is unset or "."):
+    # the folder is part of the key of the data source's snapshot.
+    cwd = os.path.normpath(os.path.join(os.getcwd(), values.get("working_dir") or ""))
     key = request_key(query, cwd)
     planned = Planned(
         result["output_base64sha256"],

@@ -76,6 +76,8 @@ def add_includes(
     fs = collector.fs
     forced: list[Forced] = []
     for base in sorted(_bases(patterns, installed)):
+        if ".git" in base.split("/"):
+            continue  # .git never ships: its config may hold a remote's credentials
         in_installed = _in_installed(base, installed)
         root = roots[1] if in_installed else roots[0]
         start = os.path.join(root, base) if base else root

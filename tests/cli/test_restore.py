@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import node_function, pkg, write
+from helpers import external, node_function, pkg, write
 
+from lambdazip_tf import pipeline
 from lambdazip_tf.cli.external import validated
 from lambdazip_tf.cli.restore import data_sources, restore
 from lambdazip_tf.pipeline import build
+from lambdazip_tf.speed import facts
 
 OURS = {"output_base64sha256": "x" * 44, "content_hash": "c" * 64}  # what marks our result
 
@@ -199,3 +201,24 @@ def test_a_planned_layer_is_checked_too(tmp_path: Path) -> None:
     plan_file = write(tmp_path / "plan.json", json.dumps(plan))
     with pytest.raises(Exception, match=r"layer artifact .* but the plan expected"):
         restore(str(plan_file), io.StringIO(), io.StringIO())
+
+
+def test_on_the_machine_that_planned_the_data_sources_snapshot_answers(
+    tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The data source ran in Terraform's folder with no working_dir: restore there finds its
+    snapshot (the folder is part of its key) and checks the sources with a stat per file, no
+    build (docs/design.md, "The Terraform module")."""
+    monkeypatch.setattr(facts, "RACY_NS", 0)
+    monkeypatch.chdir(tmp_path)
+    query = _function(tmp_path)
+    ran = external(run_cli, query)
+    assert ran.code == 0, ran.stderr
+    plan = _plan([_resource("data.external.fn", query, ran.json())])
+
+    def no_build(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("restore built instead of checking the snapshot")
+
+    monkeypatch.setattr(pipeline, "build", no_build)
+    (line,) = _restore(tmp_path, plan)
+    assert "was current and matches the plan" in line

@@ -169,3 +169,14 @@ def test_a_link_matched_goes_through_the_link_policy(tmp_path: Path, src: Path) 
     force(collector, rules, ["far.pem"], src)
     with pytest.raises(LinkError, match="outside the function and allowed_roots"):
         collector.resolve_links()
+
+
+def test_a_pattern_that_names_a_git_folder_forces_nothing_from_it(src: Path) -> None:
+    """.git never ships, not even for a pattern whose literal folders lead into it: its
+    config may name a remote with its credentials."""
+    write(src / ".git" / "config", "[remote]\nurl = https://user:token@host/repo\n")
+    write(src / "lib" / ".git" / "hooks" / "pre-commit", "#!/bin/sh\n")
+    collector, rules = collected(src)
+    forced = force(collector, rules, [".git/config", ".git/**", "lib/.git/hooks/*"], src)
+    assert forced == []
+    assert not any(".git" in arc.split("/") for arc in collector.entries)
