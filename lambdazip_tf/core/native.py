@@ -15,8 +15,8 @@ from typing import NamedTuple
 
 from ..errors import LambdazipError, PlatformError
 from .binaries import NATIVE, Binary, Target, binary, file_head
-from .entries import Entry, Excluded
-from .runtime import Alternatives, Refusal
+from .entries import Entry, Excluded, PackageInfo
+from .runtime import Alternatives, Native, Refusal
 
 
 class Judged(NamedTuple):
@@ -83,6 +83,16 @@ OWN_FILES = "the function's own files"
 def own_fix(target: Target) -> str:
     """What fixes a native file no package ships."""
     return f"build it on {target}, or leave it out with excludes"
+
+
+def platform_packages(packages: Sequence[PackageInfo]) -> list[Native]:
+    """Every shipped package that declares the platform it is built for, with it, by archive
+    path (the build has refused any the target cannot load), for `plan`."""
+    return [
+        Native("package", f"{p.name}@{p.version}", p.platform)
+        for p in sorted(packages, key=lambda p: p.arc)
+        if p.platform
+    ]
 
 
 def own_refusal(target: Target) -> Refusal:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from ...core.binaries import Target
 from ...core.entries import Entry, Excluded
 from ...core.filesystem import ObservedFileSystem
+from ...core.native import platform_packages
 from ...core.runtime import Dependencies, Query, Unshipped
 from ...core.selection import Collector, ExcludeRules
 from .crawl import Scope, crawl
@@ -22,7 +23,7 @@ from .engines import engine_warnings
 from .gate import Gate
 from .lockfiles import lockfile_of
 from .manifest import INSTALLED, MANIFEST, manifest_object
-from .native import other_prebuilds, platform_packages, refusal
+from .native import other_prebuilds, refusal
 from .prisma import add_prisma, prisma_alternatives
 from .sourcemaps import source_map_notes
 from .unshipped import dev_only, locate_packages

@@ -1,6 +1,5 @@
-"""Node.js's native code after the crawl: prebuilt binaries for several platforms, the fix for
-an addon the target cannot load, and `plan`'s list of platform packages (docs/design.md, "The
-target platform")."""
+"""Node.js's native code after the crawl: prebuilt binaries for several platforms, and the fix
+for an addon the target cannot load (docs/design.md, "The target platform")."""
 
 from __future__ import annotations
 
@@ -10,7 +9,7 @@ from collections.abc import Sequence
 from ...core.binaries import Binary, Target
 from ...core.entries import Entry, Excluded, PackageInfo
 from ...core.native import OWN_FILES, own_fix, platform_error
-from ...core.runtime import Alternatives, Native, Refusal
+from ...core.runtime import Alternatives, Refusal
 from ...errors import LambdazipError
 from .lockfiles import Lockfile, install_command
 from .platforms import node_cpu
@@ -72,13 +71,3 @@ def refusal(packages: Sequence[PackageInfo], lockfile: Lockfile, target: Target)
         return platform_error(who, entry, found, target, fix, owner.name if owner else None)
 
     return refuse
-
-
-def platform_packages(packages: Sequence[PackageInfo]) -> list[Native]:
-    """Every shipped package whose package.json declares `os`, `cpu` or `libc`, with what it
-    was built for (the build has refused any the target cannot load)."""
-    return [
-        Native("package", f"{p.name}@{p.version}", p.platform)
-        for p in sorted(packages, key=lambda p: p.arc)
-        if p.platform
-    ]

@@ -20,9 +20,9 @@ from packaging.utils import NormalizedName, canonicalize_name
 from ...core.binaries import Binary, Target
 from ...core.entries import Entry, Excluded, PackageInfo
 from ...core.filesystem import ObservedFileSystem
-from ...core.native import OWN_FILES, own_fix, platform_error
+from ...core.native import OWN_FILES, own_fix, platform_error, platform_packages
 from ...core.paths import is_within
-from ...core.runtime import Alternatives, Dependencies, Native, Query, Refusal, Unshipped
+from ...core.runtime import Alternatives, Dependencies, Query, Refusal, Unshipped
 from ...core.selection import Collector, ExcludeRules
 from ...errors import DependencyError, LambdazipError
 from .crawl import Crawled, crawl, lambda_environment
@@ -148,14 +148,8 @@ class PythonRuntime:
         shipped = ship(collector, reached, query, environment, rules, own_rules)
         packages = [info for info, _ in shipped]
         owned = frozenset(arc for _, arcs in shipped for arc in arcs)
-        native = [
-            Native(
-                "package", f"{r.distribution.display_name}@{r.distribution.version}", info.platform
-            )
-            for r, (info, _) in zip(reached, shipped, strict=True)
-            if info.platform
-        ]
         owners = {arc: info for info, arcs in shipped for arc in arcs}
+        native = platform_packages(packages)
         return Dependencies(
             packages, owned, [], warnings, {}, native, _refusal(owners, target, fix)
         )

@@ -8,10 +8,11 @@ from helpers import MACH_O, elf
 
 from lambdazip_tf.core.binaries import Binary, Target, binary
 from lambdazip_tf.core.entries import DIR_MODE, FILE_MODE, Entry, Excluded, PackageInfo
+from lambdazip_tf.core.native import platform_packages
 from lambdazip_tf.core.runtime import Alternatives, Native
 from lambdazip_tf.errors import PlatformError
 from lambdazip_tf.runtimes.nodejs.lockfiles import Lockfile
-from lambdazip_tf.runtimes.nodejs.native import other_prebuilds, platform_packages, refusal
+from lambdazip_tf.runtimes.nodejs.native import other_prebuilds, refusal
 
 X86, ARM = Target("x86_64"), Target("arm64")
 NPM = Lockfile("npm", "/repo", {})
