@@ -8,7 +8,6 @@ objects for the runtime, `fixes` names the command that mends a tree (docs/desig
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import weakref
 from collections.abc import Iterable, Sequence
@@ -25,7 +24,7 @@ from ...core.paths import is_within
 from ...core.runtime import Alternatives, Dependencies, Query, Refusal, Unshipped
 from ...core.selection import Collector, ExcludeRules
 from ...errors import DependencyError, LambdazipError
-from .crawl import Crawled, crawl, lambda_environment
+from .crawl import Crawled, crawl, excluded_by, lambda_environment
 from .declared import PYPROJECT, Declaration, declaration, declares, read_toml
 from .distributions import Distribution, installed
 from .environment import VENV, Environment, find_environment, has_distributions
@@ -173,7 +172,8 @@ class PythonRuntime:
         found = []
         for dist in installed(fs, environment.site).values():
             own = _own_project(query, declared, dist)
-            if dist.path in taken or own or _excluded(dist, query.exclude_packages or ()):
+            excluded = excluded_by(query.exclude_packages or (), dist.display_name)
+            if dist.path in taken or own or excluded is not None:
                 continue
             files, size = dist.size()
             found.append(Unshipped(dist.name, dist.version, dist.path, files, size))
@@ -315,10 +315,6 @@ def _own_project(query: Query, declared: Declaration | None, dist: Distribution)
     ):
         return dist.name
     return ""
-
-
-def _excluded(dist: Distribution, globs: Sequence[str]) -> bool:
-    return any(fnmatch.fnmatchcase(n, g) for g in globs for n in (dist.name, dist.display_name))
 
 
 def _refusal(owners: dict[str, PackageInfo], target: Target, fix: str) -> Refusal:

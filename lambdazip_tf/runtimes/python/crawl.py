@@ -97,7 +97,7 @@ def crawl(
         if not applies(req.marker, environment, dependent_extras):
             continue
         name = canonicalize_name(req.name)
-        glob = next((g for g in exclude if _matches(g, req.name, name)), None)
+        glob = excluded_by(exclude, req.name)
         if glob is not None:
             left_out.setdefault(name, LeftOut(name, glob, dependent))
             continue
@@ -124,5 +124,11 @@ def crawl(
     return Crawled(reached, list(left_out.values()))
 
 
-def _matches(glob: str, name: str, canonical: str) -> bool:
-    return fnmatch.fnmatchcase(name, glob) or fnmatch.fnmatchcase(canonical, glob)
+def excluded_by(globs: Sequence[str], name: str) -> str | None:
+    """The exclude_packages glob that matches a distribution, by its name as written or its
+    canonical name; None when none does."""
+    canonical = canonicalize_name(name)
+    return next(
+        (g for g in globs if fnmatch.fnmatchcase(name, g) or fnmatch.fnmatchcase(canonical, g)),
+        None,
+    )
