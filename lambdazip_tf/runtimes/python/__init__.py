@@ -25,9 +25,9 @@ from ...core.runtime import Alternatives, Dependencies, Query, Refusal, Unshippe
 from ...core.selection import Collector, ExcludeRules
 from ...errors import DependencyError, LambdazipError
 from .crawl import Crawled, crawl, excluded_by, lambda_environment
-from .declared import PYPROJECT, Declaration, declaration, declares, read_toml
+from .declared import PYPROJECT, Declaration, declaration, production_requirements, read_toml
 from .distributions import Distribution, installed
-from .environment import VENV, Environment, find_environment, has_distributions
+from .environment import VENV, Environment, find_environment, holds_distributions
 from .files import check_platform, ship
 from .fixes import Tooling, install_fix, platform_fix, tooling
 
@@ -69,8 +69,15 @@ class PythonRuntime:
         )
 
     def declares(self, fs: ObservedFileSystem, folder: str) -> bool:
-        """pyproject.toml, a requirements file, or installed distributions (pip -t .)."""
-        return declares(fs, folder) or has_distributions(fs, folder)
+        """pyproject.toml, a requirements file, or installed distributions (pip -t .): the
+        folder listed once for both."""
+        if fs.isfile(os.path.join(folder, PYPROJECT)):
+            return True
+        try:
+            entries = fs.scandir(folder)
+        except OSError:
+            return False
+        return bool(production_requirements(entries)) or holds_distributions(entries)
 
     def is_workspace_root(self, fs: ObservedFileSystem, folder: str) -> bool:
         """A uv workspace's root: a pyproject.toml with [tool.uv.workspace]."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -44,12 +44,17 @@ class Declaration(NamedTuple):
 
 
 def requirements_files(fs: ObservedFileSystem, folder: str) -> list[str]:
-    """The production requirements files in `folder`: requirements.txt, or the one
-    requirements*.txt that is not for development, tests or docs."""
+    """The production requirements files in `folder`."""
     try:
-        names = sorted(e.name for e in fs.scandir(folder) if e.is_file())
+        return production_requirements(fs.scandir(folder))
     except OSError:
         return []
+
+
+def production_requirements(entries: Sequence[os.DirEntry[str]]) -> list[str]:
+    """Of a folder's entries, its production requirements files: requirements.txt, or the one
+    requirements*.txt that is not for development, tests or docs."""
+    names = sorted(e.name for e in entries if e.is_file())
     if REQUIREMENTS in names:
         return [REQUIREMENTS]
     found = [
@@ -60,11 +65,6 @@ def requirements_files(fs: ObservedFileSystem, folder: str) -> list[str]:
         and not _NOT_PRODUCTION.search(n.removesuffix(".txt"))
     ]
     return found if len(found) == 1 else []
-
-
-def declares(fs: ObservedFileSystem, folder: str) -> bool:
-    """A pyproject.toml or a requirements file."""
-    return fs.isfile(os.path.join(folder, PYPROJECT)) or bool(requirements_files(fs, folder))
 
 
 def declaration(fs: ObservedFileSystem, folder: str) -> Declaration | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from ...core.filesystem import ObservedFileSystem
@@ -40,9 +41,13 @@ class Environment(NamedTuple):
 def has_distributions(fs: ObservedFileSystem, folder: str) -> bool:
     """Whether `folder` holds installed distributions (`*.dist-info` folders)."""
     try:
-        entries = fs.scandir(folder)
+        return holds_distributions(fs.scandir(folder))
     except OSError:
         return False
+
+
+def holds_distributions(entries: Sequence[os.DirEntry[str]]) -> bool:
+    """Whether a folder's entries include installed distributions (`*.dist-info` folders)."""
     return any(e.name.endswith(".dist-info") and e.is_dir() for e in entries)
 
 
