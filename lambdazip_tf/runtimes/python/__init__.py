@@ -73,11 +73,11 @@ class PythonRuntime:
         folder listed once for both."""
         if fs.isfile(os.path.join(folder, PYPROJECT)):
             return True
-        try:
+        try:  # is_file and is_dir follow links: a cycle among them raises
             entries = fs.scandir(folder)
+            return bool(production_requirements(entries)) or holds_distributions(entries)
         except OSError:
             return False
-        return bool(production_requirements(entries)) or holds_distributions(entries)
 
     def is_workspace_root(self, fs: ObservedFileSystem, folder: str) -> bool:
         """A uv workspace's root: a pyproject.toml with [tool.uv.workspace]."""
